@@ -33,6 +33,9 @@ fy_code fy_db_conn(PGconn **ret, fy_err *err);
 fy_code fy_db_exec(const fy_sql *stmt, const char *const *params, PGresult **ret, fy_err *err);
 /* Convenience: exec and require exactly one row (FY_E_NOT_FOUND when zero). */
 fy_code fy_db_exec_one(const fy_sql *stmt, const char *const *params, PGresult **ret, fy_err *err);
+/* Runs trusted SQL text (several statements, no parameters) with the simple query
+ * protocol, e.g. a schema migration.  Never pass text built from input. */
+fy_code fy_db_exec_script(const char *sql, fy_err *err);
 /* Rows affected by the last command in res (UPDATE/DELETE/INSERT). */
 long fy_db_affected(PGresult *res);
 

@@ -41,6 +41,7 @@ typedef struct fy_req {
     void *conn;                       /* struct MHD_Connection * */
     void *svc;                        /* the service's context pointer */
     char *client_ip;
+    void *priv;                       /* server-internal; NULL outside a served request */
 } fy_req;
 
 typedef struct fy_resp {

@@ -271,6 +271,7 @@ CREATE TABLE ports (
     device_id   uuid,                  -- instance uuid when attached
     project_id  uuid,
     status      text NOT NULL DEFAULT 'DOWN',
+    preserve_on_delete boolean NOT NULL DEFAULT true,  -- false for ports Ferry created at boot
     created_at  timestamptz NOT NULL DEFAULT now()
 );
 

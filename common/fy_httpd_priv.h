@@ -1,0 +1,59 @@
+/* fy_httpd_priv — state shared by the fy_httpd_*.c files; not for services. */
+#pragma once
+#include <microhttpd.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include "fy_httpd.h"
+
+struct fy_httpd {
+    struct MHD_Daemon *mhd;
+    fy_httpd_conf conf;
+    atomic_int inflight;              /* requests started and not yet completed */
+};
+
+typedef struct fy_query_arg {
+    char *key, *val;                  /* URL-decoded, owned */
+} fy_query_arg;
+
+/* One per request (MHD's con_cls).  req comes first so a fy_req * can point here. */
+typedef struct fy_httpd_conn {
+    fy_req req;
+    fy_resp resp;
+    fy_httpd *d;
+    const fy_route *route;
+    char *params[FY_MAX_PARAMS];      /* decoded captures, owned */
+    char *path;                       /* owned copy of the URL path */
+    char request_id[65];
+    char client_ip[64];
+    char allow[64];                   /* for 405 */
+    char *body;                       /* JSON/RAW routes: accumulated body */
+    size_t body_len, body_cap;
+    int upload_fd;                    /* FY_R_UPLOAD: temp file being written */
+    char *upload_path;
+    size_t received;                  /* body bytes seen, including discarded ones */
+    bool answered;                    /* resp is final (error rendered or handler ran) */
+    bool queued;                      /* handed to MHD */
+    int status;
+    uint64_t start_us;
+    fy_query_arg *args;
+    size_t nargs;
+    bool args_parsed;
+} fy_httpd_conn;
+
+/* fy_httpd_route.c */
+/* Finds the route for c->req.method/path; on success fills params.  On failure
+ * returns FY_E_NOT_FOUND or FY_E_METHOD (c->allow filled) or FY_E_BAD_REQUEST. */
+fy_code fy_httpd_route_find(fy_httpd_conn *c, fy_err *err);
+/* Decodes %XX in place (and '+' to space when plus); false on a malformed escape. */
+bool fy_url_decode(char *s, bool plus);
+
+/* fy_httpd_resp.c */
+void fy_resp_init(fy_resp *resp);
+void fy_resp_clear(fy_resp *resp);
+/* Renders e with the service's renderer into a cleared c->resp; marks it final. */
+void fy_httpd_conn_fail(fy_httpd_conn *c, const fy_err *e);
+/* Adds the common headers, lets the service decorate, queues the response. */
+enum MHD_Result fy_httpd_conn_queue(fy_httpd_conn *c);
+
+/* fy_httpd_query.c */
+void fy_httpd_conn_free_args(fy_httpd_conn *c);
