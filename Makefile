@@ -15,25 +15,23 @@ CFLAGS  += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=
 LDFLAGS += -fsanitize=$(SANITIZE)
 endif
 
-# Every service directory holds a library (all its .c but main.c) and a main.c.
+# Every service directory holds a library (its .c files but the mains) and a main.c.
 COMMON_SRC := $(filter-out common/schema_sql.c,$(wildcard common/*.c)) common/schema_sql.c
 SQL_FILES  := $(sort $(wildcard common/schema/*.sql))
+MAINS      := %/main.c api-svc/manage_main.c
 
 define service_lib
-$(1)_SRC := $$(filter-out $(2)/main.c,$$(wildcard $(2)/*.c))
-$(1)_OBJ := $$(patsubst %.c,$(BUILD)/%.o,$$($(1)_SRC))
+$(1)_OBJ := $$(patsubst %.c,$(BUILD)/%.o,$(2))
 $(BUILD)/lib$(1).a: $$($(1)_OBJ)
 	@mkdir -p $$(@D)
-	ar rcs $$@ $$^
+	rm -f $$@ && ar rcs $$@ $$^
 endef
 
-$(eval $(call service_lib,ferry,common))
-$(eval $(call service_lib,api,api-svc))
-$(eval $(call service_lib,scheduler,scheduler-svc))
-$(eval $(call service_lib,conductor,conductor-svc))
-$(eval $(call service_lib,compute,compute-agent))
-ferry_SRC := $(COMMON_SRC)
-ferry_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(ferry_SRC))
+$(eval $(call service_lib,ferry,$(COMMON_SRC)))
+$(eval $(call service_lib,api,$(filter-out $(MAINS),$(wildcard api-svc/*.c))))
+$(eval $(call service_lib,scheduler,$(filter-out $(MAINS),$(wildcard scheduler-svc/*.c))))
+$(eval $(call service_lib,conductor,$(filter-out $(MAINS),$(wildcard conductor-svc/*.c))))
+$(eval $(call service_lib,compute,$(filter-out $(MAINS),$(wildcard compute-agent/*.c))))
 
 LIBFERRY := $(BUILD)/libferry.a
 BINS := $(BUILD)/ferry-api $(BUILD)/ferry-scheduler $(BUILD)/ferry-conductor \
@@ -58,10 +56,6 @@ $(BUILD)/ferry-compute: $(BUILD)/compute-agent/main.o $(BUILD)/libcompute.a $(LI
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 $(BUILD)/ferry-manage: $(BUILD)/api-svc/manage_main.o $(BUILD)/libapi.a $(LIBFERRY)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
-
-# manage_main.c is a second main in api-svc: keep it out of libapi.a.
-api_SRC := $(filter-out api-svc/manage_main.c,$(api_SRC))
-api_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(api_SRC))
 
 # Unit tests: tests/unit/test_<name>.c, each linked against every library.
 UNIT_SRC  := $(wildcard tests/unit/test_*.c)
@@ -89,3 +83,6 @@ clean:
 
 .PHONY: all unit test valgrind clean
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+
+# Unit tests reach into the services' own headers.
+$(BUILD)/tests/unit/%.o: CFLAGS += -iquote api-svc -iquote scheduler-svc -iquote conductor-svc -iquote compute-agent

@@ -48,7 +48,7 @@ void api_config_dump(const api_config *cfg, FILE *out);
 #define API_MV_MAX_MINOR 90
 
 /* Parses a version request value ("2.53", "latest"); FY_E_BAD_REQUEST on bad format,
- * FY_E_NOT_ACCEPTABLE outside [2.1, max].  On 406 *major/*minor still hold the
+ * FY_E_NOT_ACCEPTABLE outside [2.1, max].  On 406 the outputs still hold the
  * requested version (Nova echoes it in the response headers). */
 fy_code api_mv_parse(const char *value, int *major, int *minor, fy_err *err);
 /* The compute version string from the request headers (OpenStack-API-Version first,

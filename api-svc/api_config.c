@@ -4,6 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "api.h"
+#include "fy_cleanup.h"
 #include "fy_config.h"
 #include "fy_util.h"
 

@@ -13,29 +13,34 @@
 /* One instance as the view needs it; strings are borrowed (NULL = SQL NULL). */
 typedef struct api_server_row {
     const char *uuid, *name, *project_id, *user_id, *image_ref;
-    const char *flavor_json;       /* the instances.flavor snapshot */
+    const char *flavor_json; /* the instances.flavor snapshot */
     const char *vm_state, *task_state, *host, *node, *az, *key_name;
     const char *metadata_json;
     const char *launched_at, *terminated_at, *created, *updated;
-    const char *ports_json;        /* [{"net","addr","mac"}] or NULL */
-    const char *volumes_json;      /* [volume uuid] or NULL */
-    const char *fault_json;        /* {"code","message","details","created"} or NULL */
-    const char *host_status;       /* UP, DOWN, MAINTENANCE, UNKNOWN or NULL */
+    const char *ports_json;   /* [{"net","addr","mac"}] or NULL */
+    const char *volumes_json; /* [volume uuid] or NULL */
+    const char *fault_json;   /* {"code","message","details","created"} or NULL */
+    const char *host_status;  /* UP, DOWN, MAINTENANCE, UNKNOWN or NULL */
     long long id, power_state;
     bool locked;
 } api_server_row;
 
 /* What the caller may see, decided from microversion and policy. */
 typedef struct api_view_opts {
-    const char *base_url;          /* public URL without trailing slash */
+    const char *base_url; /* public URL without trailing slash */
     int mv_major, mv_minor;
-    bool ext_attrs;                /* OS-EXT-SRV-ATTR:* (admin by default) */
-    bool host_status;              /* host_status (2.16+, admin by default) */
-    bool fault_details;            /* fault.details (admin) */
+    bool ext_attrs;     /* OS-EXT-SRV-ATTR:* (admin by default) */
+    bool host_status;   /* host_status (2.16+, admin by default) */
+    bool fault_details; /* fault.details (admin) */
 } api_view_opts;
 
 /* Nova's API status from vm_state and task_state ("UNKNOWN" if unmapped). */
 const char *api_server_status(const char *vm_state, const char *task_state);
+/* Status filter: appends the vm_states and task_states that map to status
+ * (case-insensitive); *ret_any_task set when a "default" entry matched, which
+ * means task_state must not be filtered.  False when nothing maps. */
+bool api_server_status_states(const char *status, json_t *vm_states, json_t *task_states,
+                              bool *ret_any_task);
 /* Nova's hostId: sha224 hex of project_id + host; "" when host is NULL/empty. */
 void api_server_host_id(const char *project_id, const char *host, char out[57]);
 /* Nova's hostname sanitisation of a display name (at most 63 chars). */
@@ -65,15 +70,15 @@ fy_code api_server_load(const fy_req *req, const char *uuid, PGresult **ret, fy_
  * Nova's `check_instance_state`: vm_state must be one of vm_states (NULL = any),
  * and task_state must be NULL unless any_task_state. */
 typedef struct api_transition {
-    const char *rule;              /* policy rule, checked against the owner */
-    const char *conflict_name;     /* "stop" in "Cannot 'stop' instance ..." */
-    const char *const *vm_states;  /* NULL-terminated, or NULL */
+    const char *rule;             /* policy rule, checked against the owner */
+    const char *conflict_name;    /* "stop" in "Cannot 'stop' instance ..." */
+    const char *const *vm_states; /* NULL-terminated, or NULL */
     bool any_task_state;
     const char *new_task_state;
-    const char *task_kind;         /* tasks.kind */
-    const char *action;            /* instance_actions.action */
-    const char *migration_uuid;    /* tasks.migration_uuid, or NULL */
-    const char *params_json;       /* tasks.params, or NULL for {} */
+    const char *task_kind;      /* tasks.kind */
+    const char *action;         /* instance_actions.action */
+    const char *migration_uuid; /* tasks.migration_uuid, or NULL */
+    const char *params_json;    /* tasks.params, or NULL for {} */
     /* Optional extra writes in the same transaction (after the state checks). */
     fy_code (*extra)(PGresult *inst, void *arg, fy_err *err);
     void *extra_arg;
@@ -87,10 +92,10 @@ fy_code api_server_transition(fy_req *req, const char *uuid, const api_transitio
 /* ---- server actions (api_servers_action.c) ---- */
 
 /* arg is the action's member value (may be json null). */
-typedef fy_code (*api_action_fn)(fy_req *req, fy_resp *resp, const char *server_id,
-                                 json_t *arg, fy_err *err);
+typedef fy_code (*api_action_fn)(fy_req *req, fy_resp *resp, const char *server_id, json_t *arg,
+                                 fy_err *err);
 typedef struct api_server_action {
-    const char *name;              /* body key: "os-stop" */
+    const char *name; /* body key: "os-stop" */
     api_action_fn fn;
 } api_server_action;
 
@@ -101,11 +106,11 @@ fy_code api_action_stop(fy_req *, fy_resp *, const char *, json_t *, fy_err *);
 
 /* Inserts a queued task and NOTIFYs ferry_tasks with its uuid (delivered at commit). */
 fy_code api_task_enqueue(const char *kind, const char *instance_uuid, const char *migration_uuid,
-                         const char *request_id, const char *params_json,
-                         char ret_uuid[37], fy_err *err);
+                         const char *request_id, const char *params_json, char ret_uuid[37],
+                         fy_err *err);
 /* Records an instance action (Nova's os-instance-actions) for this request. */
-fy_code api_instance_action_record(const fy_req *req, const char *instance_uuid,
-                                   const char *action, fy_err *err);
+fy_code api_instance_action_record(const fy_req *req, const char *instance_uuid, const char *action,
+                                   fy_err *err);
 
 /* ---- small shared helpers ---- */
 
@@ -123,8 +128,8 @@ extern const fy_sql api_sql_server_set_task;
 extern const fy_sql api_sql_task_insert;
 extern const fy_sql api_sql_task_notify;
 extern const fy_sql api_sql_action_insert;
-extern const fy_sql api_sql_flavor_get;
-extern const fy_sql api_sql_image_get;
+extern const fy_sql api_sql_srv_flavor_get;
+extern const fy_sql api_sql_srv_image_get;
 extern const fy_sql api_sql_compute_host_get;
 extern const fy_sql api_sql_zone_exists;
 extern const fy_sql api_sql_quota_lock;
@@ -137,8 +142,6 @@ extern const fy_sql api_sql_port_insert;
 extern const fy_sql api_sql_port_lock;
 extern const fy_sql api_sql_port_attach;
 extern const fy_sql api_sql_services_list;
-extern const fy_sql api_sql_service_by_uuid;
-extern const fy_sql api_sql_service_by_host_binary;
 extern const fy_sql api_sql_service_update;
 extern const fy_sql api_sql_hypervisors_list;
 extern const fy_sql api_sql_zones_list;

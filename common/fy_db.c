@@ -328,28 +328,29 @@ static bool result_ok(const PGresult *r)
     return s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK || s == PGRES_EMPTY_QUERY;
 }
 
-/* One attempt.  *retry is set when nothing reached the server and the
- * connection broke, so the caller may reconnect and try again. */
+/* One attempt.  *sent tells whether the command reached the server; *retry is
+ * set when it did not because the connection broke, so a reconnect may help. */
 static fy_code exec_once(fy_db_tls *t, const fy_sql *stmt, const char *text,
-                         const char *const *params, PGresult **ret, bool *retry, fy_err *err)
+                         const char *const *params, PGresult **ret, bool *retry, bool *sent,
+                         fy_err *err)
 {
-    *retry = false;
+    *retry = *sent = false;
     fy_code rc = ensure_conn(t, err);
-    if (rc != FY_E_OK) {
+    if (rc != FY_E_OK)
         return rc;
-    }
     if (stmt) {
         rc = prepare(t, stmt, retry, err);
         if (rc != FY_E_OK)
             return rc;
     }
-    int sent = stmt ? PQsendQueryPrepared(t->conn, stmt->name, stmt->nparams, params, NULL,
-                                          NULL, 0)
-                    : PQsendQuery(t->conn, text);
-    if (!sent) {
+    int ok = stmt ? PQsendQueryPrepared(t->conn, stmt->name, stmt->nparams, params, NULL,
+                                        NULL, 0)
+                  : PQsendQuery(t->conn, text);
+    if (!ok) {
         *retry = PQstatus(t->conn) != CONNECTION_OK;
         return map_error(t, stmt ? stmt->name : "query", NULL, err);
     }
+    *sent = true;
     _cleanup_pgres_ PGresult *res = collect(t->conn);
     if (!res || !result_ok(res))
         return map_error(t, stmt ? stmt->name : "query", res, err);
@@ -364,15 +365,15 @@ static fy_code exec_any(const fy_sql *stmt, const char *text, const char *const 
     fy_db_tls *t = fy_db__tls();
     if (!t)
         return fy_fail(err, FY_E_NOMEM, NULL);
-    bool retry = false;
-    fy_code rc = exec_once(t, stmt, text, params, ret, &retry, err);
+    bool retry = false, sent = false;
+    fy_code rc = exec_once(t, stmt, text, params, ret, &retry, &sent, err);
     if (rc != FY_E_OK && retry && !t->in_txn) {
         /* Nothing reached the server, so sending again cannot apply it twice. */
         fy_debug("db: connection lost before sending %s, retrying", stmt ? stmt->name : "query");
-        rc = exec_once(t, stmt, text, params, ret, &retry, err);
+        rc = exec_once(t, stmt, text, params, ret, &retry, &sent, err);
     }
     if (sent_ret)
-        *sent_ret = !(rc != FY_E_OK && retry);
+        *sent_ret = sent;
     return rc;
 }
 

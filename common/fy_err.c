@@ -57,6 +57,8 @@ fy_code fy_fail(fy_err *err, fy_code code, const char *fmt, ...)
     va_end(ap);
     if (n >= (int)sizeof err->msg)
         trim_partial_utf8(err->msg);
+    if (!err->msg[0]) /* an error never goes out without words */
+        snprintf(err->msg, sizeof err->msg, "%s", code_info(code)->hint);
     return code;
 }
 

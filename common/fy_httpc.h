@@ -31,6 +31,9 @@ typedef struct fy_http_result {
 } fy_http_result;
 
 void fy_httpc_global_init(void);   /* once, before threads */
+/* Frees the calling thread's connection cache now (it is also freed when the
+ * thread exits); the next call on this thread starts a new one. */
+void fy_httpc_thread_done(void);
 void fy_http_result_clear(fy_http_result *r);
 
 /* body may be NULL.  Returns FY_E_OK for 2xx (result filled), else the mapped error

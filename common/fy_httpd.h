@@ -28,8 +28,8 @@ typedef struct fy_auth_ctx {
 
 typedef struct fy_req {
     const char *method;
-    const char *path;                 /* without query string */
-    const char *params[FY_MAX_PARAMS];/* captured {} segments, in order */
+    const char *path;                 /* as sent (still %-escaped), without query string */
+    const char *params[FY_MAX_PARAMS];/* captured {} segments, URL-decoded, in order */
     int nparams;
     const char *body;                 /* raw body (NUL-terminated), may be NULL */
     size_t body_len;

@@ -44,7 +44,8 @@ typedef struct fy_httpd_conn {
 /* Finds the route for c->req.method/path; on success fills params.  On failure
  * returns FY_E_NOT_FOUND or FY_E_METHOD (c->allow filled) or FY_E_BAD_REQUEST. */
 fy_code fy_httpd_route_find(fy_httpd_conn *c, fy_err *err);
-/* Decodes %XX in place (and '+' to space when plus); false on a malformed escape. */
+/* Decodes %XX in place (and '+' to space when plus); false, s unchanged, on a
+ * malformed escape. */
 bool fy_url_decode(char *s, bool plus);
 
 /* fy_httpd_resp.c */

@@ -15,21 +15,31 @@ static int hexval(char ch)
     return -1;
 }
 
+static bool escapes_valid(const char *s)
+{
+    for (; *s; s++) {
+        if (*s != '%')
+            continue;
+        int hi = hexval(s[1]), lo = hi < 0 ? -1 : hexval(s[2]);
+        /* a decoded NUL would silently truncate the value */
+        if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
+            return false;
+        s += 2;
+    }
+    return true;
+}
+
 bool fy_url_decode(char *s, bool plus)
 {
+    if (!escapes_valid(s))
+        return false;
     char *w = s;
     for (const char *r = s; *r; r++) {
         if (*r == '%') {
-            int hi = hexval(r[1]), lo = hi < 0 ? -1 : hexval(r[2]);
-            /* a decoded NUL would silently truncate the value */
-            if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
-                return false;
-            *w++ = (char)(hi * 16 + lo);
+            *w++ = (char)(hexval(r[1]) * 16 + hexval(r[2]));
             r += 2;
-        } else if (plus && *r == '+') {
-            *w++ = ' ';
         } else {
-            *w++ = *r;
+            *w++ = plus && *r == '+' ? ' ' : *r;
         }
     }
     *w = '\0';

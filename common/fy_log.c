@@ -111,25 +111,45 @@ static void lb_printf(log_buf *b, const char *fmt, ...)
     b->len += (size_t)n < b->cap - b->len ? (size_t)n : b->cap - b->len - 1;
 }
 
+/* Adds unit whole or not at all, so a cut line never ends in half an escape. */
+static void lb_unit(log_buf *b, const char *unit, size_t n)
+{
+    if (b->len + n < b->cap) {
+        memcpy(b->buf + b->len, unit, n);
+        b->len += n;
+    }
+}
+
 /* Escapes control characters so one event stays one line; in JSON mode also
  * quotes and backslashes. */
 static void lb_escaped(log_buf *b, const char *s, bool json)
 {
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
         unsigned char c = *p;
+        char unit[8];
+        int n;
         if (c == '\n')
-            lb_puts(b, "\\n");
+            n = snprintf(unit, sizeof unit, "\\n");
         else if (c == '\r')
-            lb_puts(b, "\\r");
-        else if (c == '\t')
-            lb_puts(b, json ? "\\t" : "\t");
-        else if (json && (c == '"' || c == '\\')) {
-            lb_putc(b, '\\');
-            lb_putc(b, (char)c);
-        } else if (c < 0x20 || c == 0x7f)
-            lb_printf(b, json ? "\\u%04x" : "\\x%02x", c);
-        else
-            lb_putc(b, (char)c);
+            n = snprintf(unit, sizeof unit, "\\r");
+        else if (c == '\t' && json)
+            n = snprintf(unit, sizeof unit, "\\t");
+        else if (json && (c == '"' || c == '\\'))
+            n = snprintf(unit, sizeof unit, "\\%c", c);
+        else if ((c < 0x20 && c != '\t') || c == 0x7f)
+            n = snprintf(unit, sizeof unit, json ? "\\u%04x" : "\\x%02x", c);
+        else if (c >= 0xc0) {
+            /* A multi-byte character is one unit: never split it at a cut. */
+            n = 1;
+            unit[0] = (char)c;
+            int want = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
+            while (n < want && (p[1] & 0xc0) == 0x80)
+                unit[n++] = (char)*++p;
+        } else {
+            unit[0] = (char)c;
+            n = 1;
+        }
+        lb_unit(b, unit, (size_t)n);
     }
 }
 
@@ -185,11 +205,27 @@ static void format_json(log_buf *b, int level, const char *ts, const char *where
     json_field(b, "migration_id", log_migid, false);
     if (where[0])
         json_field(b, "where", where, false);
-    json_field(b, "msg", msg, false);
-    /* Room for the closing brace is kept even when the message was cut. */
-    if (b->len + 2 >= b->cap)
-        b->len = b->cap - 3;
-    lb_putc(b, '}');
+    lb_puts(b, ",\"msg\":\"");
+    /* The message goes last and is the only part that can be cut: hold back
+     * room for the closing quote and brace so the line stays valid JSON. */
+    b->cap -= 2;
+    lb_escaped(b, msg, true);
+    b->cap += 2;
+    lb_puts(b, "\"}");
+}
+
+/* vsnprintf may cut inside a UTF-8 sequence; drop the incomplete tail. */
+static void drop_partial_char(char *s)
+{
+    size_t len = strlen(s), i = len;
+    while (i > 0 && ((unsigned char)s[i - 1] & 0xc0) == 0x80)
+        i--;
+    if (i == 0)
+        return;
+    unsigned char lead = (unsigned char)s[i - 1];
+    size_t need = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc0 ? 2 : 1;
+    if (len - (i - 1) < need)
+        s[i - 1] = '\0';
 }
 
 void fy_log_write(int level, const char *file, int line, const char *fmt, ...)
@@ -205,6 +241,8 @@ void fy_log_write(int level, const char *file, int line, const char *fmt, ...)
     va_end(ap);
     if (n < 0)
         msg[0] = '\0';
+    else if ((size_t)n >= sizeof msg)
+        drop_partial_char(msg);
 
     char ts[32], where[160] = "";
     format_time(ts);

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Turns common/schema/NNN_name.sql files into a C table (common/schema_sql.c).
 set -e
-echo '/* Generated from common/schema/*.sql by schema_embed.sh; do not edit. */'
+echo '/* Generated from common/schema by schema_embed.sh; do not edit. */'
 echo '#include "fy_schema_sql.h"'
 echo 'const fy_schema_step fy_schema_steps[] = {'
 for f in "$@"; do

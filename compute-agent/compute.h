@@ -52,6 +52,11 @@ typedef struct compute_ctx {
     struct compute_image_cache *images;
 } compute_ctx;
 
+/* The whole life of the agent: load config, check the schema, serve, register,
+ * heartbeat, until SIGTERM/SIGINT (which the caller has blocked).  Returns the
+ * process exit status. */
+int compute_agent_run(const char *config_file);
+
 extern const fy_route compute_routes[];
 extern const size_t compute_nroutes;
 

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fs.h>
+#include <stdbool.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
@@ -65,7 +66,7 @@ fy_code compute_disk_create(const char *path, const char *src, off_t size, fy_er
         if (in < 0)
             return fy_fail(err, FY_E_IO, "open %s: %s", src, strerror(errno));
         if (compute_disk_copy_fd(in, out, err))
-            return fy_err_prefix(err, "copying %s to %s: ", src, path);
+            return fy_err_prefix(err, "copying %s to %s", src, path);
     }
     struct stat st;
     if (fstat(out, &st) < 0)

@@ -94,7 +94,7 @@ static fy_code write_domain(const fake_priv *p, const char *uuid, const json_t *
     if (!path || !text)
         return fy_fail(err, FY_E_NOMEM, NULL);
     if (fy_write_file_atomic(path, text, strlen(text), err))
-        return fy_err_prefix(err, "writing domain of %s: ", uuid);
+        return fy_err_prefix(err, "writing domain of %s", uuid);
     return FY_E_OK;
 }
 
@@ -204,7 +204,7 @@ static fy_code fake_spawn(compute_driver *drv, const compute_spawn_spec *spec, j
     if (rc != FY_E_NOT_FOUND)
         return rc;
     if (build_guest(p, spec, err))
-        return fy_err_prefix(err, "spawn %s: ", spec->uuid);
+        return fy_err_prefix(err, "spawn %s", spec->uuid);
     return fake_get_info(drv, spec->uuid, ret, err);
 }
 

@@ -143,7 +143,8 @@ void sched_normalize(const double *in, size_t n, double *out);
  * and sorts best first; equal weights keep their order. */
 fy_code sched_weigh_hosts(sched_host_state *hosts, size_t n, sched_weigher w, fy_err *err);
 
-/* ---- claims (sched_claim.c): each runs in its own transaction ---- */
+/* ---- claims (sched_claim.c): each runs in its own transaction, so none may
+ * be called while the calling thread has one open ---- */
 
 /* Claims res on node node_id for consumer.  Succeeds without counting twice when
  * the consumer already holds an allocation there (*ret_existing = true).

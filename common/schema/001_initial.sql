@@ -79,7 +79,7 @@ CREATE TABLE services (
     id              serial PRIMARY KEY,
     uuid            uuid NOT NULL UNIQUE,
     host            text NOT NULL,
-    binary          text NOT NULL,       -- nova-compute style names: ferry-compute, ferry-conductor, ...
+    "binary"        text NOT NULL,       -- nova-compute style names: ferry-compute, ferry-conductor, ...
     topic           text,
     url             text,                -- where its internal API listens
     zone            text NOT NULL DEFAULT 'nova',
@@ -91,7 +91,7 @@ CREATE TABLE services (
     version         integer NOT NULL DEFAULT 1,
     created_at      timestamptz NOT NULL DEFAULT now(),
     updated_at      timestamptz NOT NULL DEFAULT now(),
-    UNIQUE (host, binary)
+    UNIQUE (host, "binary")
 );
 
 CREATE TABLE compute_nodes (
@@ -339,3 +339,7 @@ CREATE TABLE agent_steps (
     result     jsonb NOT NULL DEFAULT '{}',
     created_at timestamptz NOT NULL DEFAULT now()
 );
+
+-- The scheduler walks hosts in weigher order (most free RAM first, or the reverse
+-- to pack) and stops after enough candidates fit.
+CREATE INDEX compute_nodes_free_ram ON compute_nodes ((memory_mb - memory_mb_used) DESC, id);
