@@ -208,7 +208,6 @@ void cond_instance_clear(cond_instance *inst);
 
 /* Splits "zone:host" / "zone" / ":host" into its parts (empty parts -> NULL).
  * zone and host must hold COND_HOST_MAX bytes; false when too long. */
-bool cond_parse_requested_host(const char *req, char *zone, char *host);
 /* vcpus, memory_mb and disk_gb = root_gb + ephemeral_gb from a flavor snapshot. */
 fy_code cond_flavor_resources(const json_t *flavor, cond_resources *ret, fy_err *err);
 

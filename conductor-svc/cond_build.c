@@ -118,17 +118,16 @@ static fy_code fail_build(build *b, const char *event, const char *host, fy_code
 
 static fy_code select_once(build *b, fy_err *err)
 {
-    char zone[COND_HOST_MAX], host[COND_HOST_MAX];
-    const char *req = b->inst.requested_host;
-    if (!cond_parse_requested_host(req, zone, host))
-        return fy_fail(err, FY_E_BAD_REQUEST, "requested host '%s' is too long", req);
-    const char *az = zone[0] ? zone : b->inst.availability_zone;
+    /* The API split "zone:host" at create: the zone is availability_zone, the
+     * pinned host (admins only) requested_host. */
+    const char *az = b->inst.availability_zone;
+    const char *host = b->inst.requested_host;
     cond_select sreq = {
         .consumer_uuid = uuid_of(b),
         .project_id = b->inst.project_id,
         .res = b->res,
         .zone = az && *az ? az : NULL,
-        .force_host = host[0] ? host : NULL,
+        .force_host = host && *host ? host : NULL,
         .num_alternates = 2,
     };
     return cond_sched_select(b->run->ctx, &sreq, &b->sel, err);

@@ -55,26 +55,6 @@ void cond_instance_clear(cond_instance *inst)
     memset(inst, 0, sizeof(*inst));
 }
 
-static bool copy_part(char *dst, const char *src, size_t len)
-{
-    if (len >= COND_HOST_MAX)
-        return false;
-    memcpy(dst, src, len);
-    dst[len] = '\0';
-    return true;
-}
-
-bool cond_parse_requested_host(const char *req, char *zone, char *host)
-{
-    zone[0] = host[0] = '\0';
-    if (!req)
-        return true;
-    const char *colon = strchr(req, ':');
-    if (!colon)
-        return copy_part(zone, req, strlen(req));
-    return copy_part(zone, req, (size_t)(colon - req)) &&
-           copy_part(host, colon + 1, strlen(colon + 1));
-}
 
 static fy_code flavor_int(const json_t *flavor, const char *key, bool required, long long *ret,
                           fy_err *err)

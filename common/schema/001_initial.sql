@@ -151,7 +151,7 @@ CREATE TABLE instances (
     host              text,
     node              text,
     availability_zone text,
-    requested_host    text,                   -- "zone:host" pin from create
+    requested_host    text,                   -- host pinned at create ("zone:host", admins only)
     networks_req      jsonb,
     key_name          text,
     metadata          jsonb NOT NULL DEFAULT '{}',

@@ -18,7 +18,12 @@ def stack():
 
 @pytest.fixture(scope="session")
 def admin(stack):
-    return Client(stack.api, "admin", stack.env["FERRY_ADMIN_PASSWORD"], "admin")
+    c = Client(stack.api, "admin", stack.env["FERRY_ADMIN_PASSWORD"], "admin")
+    # The admin project's tests need more than the default quota.
+    stack.sql("INSERT INTO quota_limits (project_id, resource, hard_limit) "
+              "SELECT id, r, -1 FROM projects, unnest(ARRAY['instances','cores','ram']) r "
+              "WHERE name = 'admin' ON CONFLICT (project_id, resource) DO UPDATE SET hard_limit = -1")
+    return c
 
 
 @pytest.fixture(scope="session")

@@ -127,28 +127,6 @@ static long long claim(const char *owner, int lease_s, cond_task *ret)
 
 /* ---- pure helpers ---- */
 
-static void test_requested_host(void **state)
-{
-    (void)state;
-    char zone[COND_HOST_MAX], host[COND_HOST_MAX];
-    assert_true(cond_parse_requested_host("az1:h1", zone, host));
-    assert_string_equal(zone, "az1");
-    assert_string_equal(host, "h1");
-    assert_true(cond_parse_requested_host("az1", zone, host));
-    assert_string_equal(zone, "az1");
-    assert_string_equal(host, "");
-    assert_true(cond_parse_requested_host(":h2", zone, host));
-    assert_string_equal(zone, "");
-    assert_string_equal(host, "h2");
-    assert_true(cond_parse_requested_host(NULL, zone, host));
-    assert_string_equal(zone, "");
-    assert_string_equal(host, "");
-    char longname[400];
-    memset(longname, 'a', sizeof(longname) - 1);
-    longname[sizeof(longname) - 1] = '\0';
-    assert_false(cond_parse_requested_host(longname, zone, host));
-}
-
 static void test_flavor_resources(void **state)
 {
     (void)state;
@@ -449,7 +427,6 @@ int main(void)
     if (db_url && !*db_url)
         db_url = NULL;
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_requested_host),
         cmocka_unit_test(test_flavor_resources),
         cmocka_unit_test(test_owner_and_kinds),
         cmocka_unit_test_setup(test_claim_order_and_fields, clean),
