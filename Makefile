@@ -3,12 +3,15 @@ CC      ?= gcc
 SANITIZE ?=
 BUILD   ?= build$(if $(SANITIZE),-san)
 
-PKGS    := libmicrohttpd jansson libcurl libpq
+# libvirt (the compute agent's libvirt driver, compute-agent/compute_libvirt.c) is
+# optional: without libvirt-dev the agent is built with the fake driver only.
+HAVE_LIBVIRT := $(shell pkg-config --exists libvirt && echo 1)
+PKGS    := libmicrohttpd jansson libcurl libpq $(if $(HAVE_LIBVIRT),libvirt)
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
            -Wformat=2 -Wvla -Wimplicit-fallthrough
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=gnu11 $(WARN) -D_GNU_SOURCE -pthread -MMD -MP -Icommon \
-           $(shell pkg-config --cflags $(PKGS))
+           $(shell pkg-config --cflags $(PKGS)) $(if $(HAVE_LIBVIRT),-DFERRY_HAVE_LIBVIRT)
 LDLIBS  := $(shell pkg-config --libs $(PKGS)) -lcrypt -lcrypto -pthread -lm
 ifneq ($(SANITIZE),)
 CFLAGS  += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
@@ -31,7 +34,7 @@ $(eval $(call service_lib,ferry,$(COMMON_SRC)))
 $(eval $(call service_lib,api,$(filter-out $(MAINS),$(wildcard api-svc/*.c))))
 $(eval $(call service_lib,scheduler,$(filter-out $(MAINS),$(wildcard scheduler-svc/*.c))))
 $(eval $(call service_lib,conductor,$(filter-out $(MAINS),$(wildcard conductor-svc/*.c))))
-$(eval $(call service_lib,compute,$(filter-out $(MAINS),$(wildcard compute-agent/*.c))))
+$(eval $(call service_lib,compute,$(filter-out $(MAINS) $(if $(HAVE_LIBVIRT),,compute-agent/compute_libvirt.c),$(wildcard compute-agent/*.c))))
 
 LIBFERRY := $(BUILD)/libferry.a
 BINS := $(BUILD)/ferry-api $(BUILD)/ferry-scheduler $(BUILD)/ferry-conductor \

@@ -22,6 +22,7 @@ typedef struct api_config {
     long long max_image_size;  /* upload limit */
     long long service_down_time;
     char *policy_file;         /* optional per-action overrides */
+    char *volumes_dir;         /* volume files (shared storage); default <images_dir>/../volumes */
 } api_config;
 
 typedef struct api_ctx {
@@ -85,6 +86,10 @@ fy_code api_identity_v3(fy_req *, fy_resp *, fy_err *);       /* GET /identity/v
 fy_code api_tokens_issue(fy_req *, fy_resp *, fy_err *);      /* POST /identity/v3/auth/tokens */
 fy_code api_tokens_validate(fy_req *, fy_resp *, fy_err *);   /* GET/HEAD /identity/v3/auth/tokens */
 fy_code api_tokens_revoke(fy_req *, fy_resp *, fy_err *);     /* DELETE /identity/v3/auth/tokens */
+fy_code api_projects_list(fy_req *, fy_resp *, fy_err *);     /* GET /identity/v3/projects */
+fy_code api_projects_show(fy_req *, fy_resp *, fy_err *);     /* GET /identity/v3/projects/{} */
+fy_code api_users_list(fy_req *, fy_resp *, fy_err *);        /* GET /identity/v3/users */
+fy_code api_users_show(fy_req *, fy_resp *, fy_err *);        /* GET /identity/v3/users/{} */
 
 /* --- flavors (api_flavors.c) --- */
 fy_code api_flavors_list(fy_req *, fy_resp *, fy_err *);
@@ -119,6 +124,46 @@ fy_code api_hypervisors_list(fy_req *, fy_resp *, fy_err *);
 fy_code api_hypervisors_detail(fy_req *, fy_resp *, fy_err *);
 fy_code api_hypervisors_show(fy_req *, fy_resp *, fy_err *);
 fy_code api_availability_zones(fy_req *, fy_resp *, fy_err *);
+fy_code api_aggregates_list(fy_req *, fy_resp *, fy_err *);       /* api_aggregates.c */
+
+/* --- network API, Neutron v2.0 subset (api_network.c) --- */
+fy_code api_networks_list(fy_req *, fy_resp *, fy_err *);
+fy_code api_ports_list(fy_req *, fy_resp *, fy_err *);
+fy_code api_ports_create(fy_req *, fy_resp *, fy_err *);
+fy_code api_ports_show(fy_req *, fy_resp *, fy_err *);
+fy_code api_ports_delete(fy_req *, fy_resp *, fy_err *);
+
+/* --- volume API, Cinder v3 subset, and server volume attachments (api_volume.c) --- */
+fy_code api_volumes_list(fy_req *, fy_resp *, fy_err *);
+fy_code api_volumes_detail(fy_req *, fy_resp *, fy_err *);
+fy_code api_volumes_create(fy_req *, fy_resp *, fy_err *);
+fy_code api_volumes_show(fy_req *, fy_resp *, fy_err *);
+fy_code api_volumes_delete(fy_req *, fy_resp *, fy_err *);
+fy_code api_volume_attachments_list(fy_req *, fy_resp *, fy_err *);
+fy_code api_volume_attachments_create(fy_req *, fy_resp *, fy_err *);
+
+/* --- migrations, instance actions, quotas (api_migrations.c, api_instance_actions.c,
+ * api_quota.c; the server actions are in api_migrations.h) --- */
+fy_code api_server_migrations_list(fy_req *, fy_resp *, fy_err *);   /* 2.23+ */
+fy_code api_server_migrations_show(fy_req *, fy_resp *, fy_err *);   /* 2.23+ */
+fy_code api_server_migrations_action(fy_req *, fy_resp *, fy_err *); /* force_complete, 2.22+ */
+fy_code api_server_migrations_abort(fy_req *, fy_resp *, fy_err *);  /* DELETE, 2.24+ */
+fy_code api_os_migrations_list(fy_req *, fy_resp *, fy_err *);
+fy_code api_instance_actions_list(fy_req *, fy_resp *, fy_err *);
+fy_code api_instance_actions_show(fy_req *, fy_resp *, fy_err *);
+fy_code api_limits(fy_req *, fy_resp *, fy_err *);
+fy_code api_quota_show(fy_req *, fy_resp *, fy_err *);
+fy_code api_quota_detail(fy_req *, fy_resp *, fy_err *);
+fy_code api_quota_defaults(fy_req *, fy_resp *, fy_err *);
+fy_code api_quota_update(fy_req *, fy_resp *, fy_err *);
+fy_code api_quota_delete(fy_req *, fy_resp *, fy_err *);
+
+/* --- quotas and limits of the network and volume APIs (api_netvol_quota.c) --- */
+fy_code api_volume_quota_show(fy_req *, fy_resp *, fy_err *);
+fy_code api_volume_quota_defaults(fy_req *, fy_resp *, fy_err *);
+fy_code api_volume_limits(fy_req *, fy_resp *, fy_err *);
+fy_code api_network_quota_show(fy_req *, fy_resp *, fy_err *);
+fy_code api_network_quota_default(fy_req *, fy_resp *, fy_err *);
 
 /* --- health --- */
 fy_code api_healthz(fy_req *, fy_resp *, fy_err *);

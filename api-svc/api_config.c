@@ -32,6 +32,8 @@ static const fy_cfg_opt api_config_table[] = {
     OPT("service_down_time", FY_CFG_INT, "60", 1, 86400, service_down_time, 0,
         "a service whose heartbeat is older is down (s)"),
     OPT("policy_file", FY_CFG_STR, NULL, 0, 0, policy_file, 0, "JSON policy overrides"),
+    OPT("volumes_dir", FY_CFG_STR, "", 0, 0, volumes_dir, 0,
+        "volume files, on storage every compute host reaches (default <images_dir>/../volumes)"),
 };
 
 static fy_code fill_derived(api_config *cfg, fy_err *err)
@@ -44,6 +46,13 @@ static fy_code fill_derived(api_config *cfg, fy_err *err)
         cfg->host = strdup(name);
         if (!cfg->host)
             return fy_fail(err, FY_E_NOMEM, NULL);
+    }
+    if (!cfg->volumes_dir || !*cfg->volumes_dir) {
+        char *dir = fy_strdup_printf("%s/../volumes", cfg->images_dir);
+        if (!dir)
+            return fy_fail(err, FY_E_NOMEM, NULL);
+        free(cfg->volumes_dir);
+        cfg->volumes_dir = dir;
     }
     if (cfg->public_url && *cfg->public_url) {
         /* Links are built as public_url + "/v2.1/...": no trailing slash. */

@@ -1,13 +1,19 @@
 /* os-hypervisors list/detail/show: compute nodes with their service, the
- * resource fields before 2.88, uuids instead of integer ids from 2.53. */
+ * resource fields before 2.88, uuids instead of integer ids from 2.53, and from
+ * 2.88 the host's uptime line in show (asked of the agent; null when it cannot
+ * answer, as Nova does for a host that is down). */
 #include <limits.h>
 #include <string.h>
 #include "api_servers.h"
 #include "fy_cleanup.h"
+#include "fy_httpc.h"
 #include "fy_json.h"
 #include "fy_util.h"
 
 #define MAX_PAGE 1000
+/* The uptime is a nicety: a slow agent must not hold up the answer. */
+#define UPTIME_TIMEOUT_MS 2000
+#define UPTIME_CONNECT_TIMEOUT_MS 500
 
 static json_t *id_of(const fy_req *req, PGresult *res, int i, const char *int_col,
                      const char *uuid_col)
@@ -180,6 +186,28 @@ fy_code api_hypervisors_detail(fy_req *req, fy_resp *resp, fy_err *err)
     return hypervisors_query(req, resp, true, err);
 }
 
+static json_t *host_uptime(const fy_req *req, PGresult *res, int i)
+{
+    const char *url = fy_db_str(res, i, "service_url");
+    if (!url || !fy_streq(fy_db_str(res, i, "state"), "up"))
+        return json_null();
+    _cleanup_free_ char *full = fy_strdup_printf("%s/internal/v1/host/uptime", url);
+    fy_httpc_opts opts = {
+        .timeout_ms = UPTIME_TIMEOUT_MS,
+        .connect_timeout_ms = UPTIME_CONNECT_TIMEOUT_MS,
+        .service_secret = api_cfg(req)->service_secret,
+    };
+    fy_http_result r = {0};
+    fy_err err = {0};
+    json_t *ret = NULL;
+    if (full && fy_httpc_call("GET", full, NULL, &opts, &r, &err) == FY_E_OK) {
+        json_t *up = json_object_get(r.json, "uptime");
+        ret = json_is_string(up) ? json_incref(up) : NULL;
+    }
+    fy_http_result_clear(&r);
+    return ret ? ret : json_null();
+}
+
 fy_code api_hypervisors_show(fy_req *req, fy_resp *resp, fy_err *err)
 {
     fy_code rc = api_policy_check(req, "os_compute_api:os-hypervisors:show", NULL, err);
@@ -203,8 +231,9 @@ fy_code api_hypervisors_show(fy_req *req, fy_resp *resp, fy_err *err)
         return rc;
     if (PQntuples(res) != 1)
         return fy_fail(err, FY_E_NOT_FOUND, "Hypervisor with ID %s could not be found.", id);
-    fy_resp_json(
-        resp, 200,
-        json_pack("{s:o}", "hypervisor", hypervisor_view(req, res, 0, true, q.with_servers)));
+    json_t *h = hypervisor_view(req, res, 0, true, q.with_servers);
+    if (h && api_mv_ge(req, 2, 88))
+        json_object_set_new(h, "uptime", host_uptime(req, res, 0));
+    fy_resp_json(resp, 200, json_pack("{s:o}", "hypervisor", h));
     return FY_E_OK;
 }

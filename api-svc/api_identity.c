@@ -1,6 +1,6 @@
 /* A Keystone v3 subset: version discovery and password authentication issuing
- * project-scoped tokens with a service catalog, plus token validation and
- * revocation.  Users, projects and roles come from the database (ferry-manage
+ * project-scoped tokens with a service catalog, token validation and
+ * revocation, and reading projects and users.  Users, projects and roles come from the database (ferry-manage
  * bootstrap); the only domain is "default". */
 #include <openssl/evp.h>
 #include <string.h>
@@ -105,11 +105,15 @@ static json_t *catalog_entry(const fy_req *req, const char *type, const char *na
                      name);
 }
 
-static json_t *catalog(const fy_req *req)
+static json_t *catalog(const fy_req *req, const char *project_id)
 {
-    return json_pack("[o,o,o]", catalog_entry(req, "compute", "nova", "/v2.1"),
+    char volume_path[128];
+    snprintf(volume_path, sizeof volume_path, "/volume/v3/%s", project_id);
+    return json_pack("[o,o,o,o,o]", catalog_entry(req, "compute", "nova", "/v2.1"),
                      catalog_entry(req, "image", "glance", "/image"),
-                     catalog_entry(req, "identity", "keystone", "/identity"));
+                     catalog_entry(req, "identity", "keystone", "/identity"),
+                     catalog_entry(req, "network", "neutron", "/network"),
+                     catalog_entry(req, "volumev3", "cinderv3", volume_path));
 }
 
 /* Keystone's audit ids are 22 chars of url-safe base64; ours derive from the digest
@@ -150,7 +154,7 @@ static json_t *token_body(const fy_req *req, const ks_who *w, PGresult *roles,
         roles_json(roles), "is_domain", 0, "expires_at", w->expires_at, "issued_at",
         w->issued_at, "audit_ids", audit);
     if (tok && with_catalog)
-        json_object_set_new(tok, "catalog", catalog(req));
+        json_object_set_new(tok, "catalog", catalog(req, w->project_id));
     return tok ? json_pack("{s:o}", "token", tok) : NULL;
 }
 
@@ -441,4 +445,109 @@ fy_code api_tokens_revoke(fy_req *req, fy_resp *resp, fy_err *err)
         return not_found(req, err);
     resp->status = 204;
     return FY_E_OK;
+}
+
+/* --- projects and users (read-only) ---
+ * Enough for clients that resolve a name or id to an id (GET /projects/{x},
+ * then ?name=x).  An admin sees every row; anyone else only their own project
+ * or user: other rows are refused on show and left out of lists. */
+
+typedef struct ks_kind {
+    const char *member, *collection;   /* "project" / "projects" */
+    const fy_sql *by_id, *list;
+    const char *rule;                  /* named in the 403 message */
+} ks_kind;
+
+static const ks_kind ks_projects = {"project", "projects", &api_sql_project_by_id,
+                                    &api_sql_projects_list, "identity:get_project"};
+static const ks_kind ks_users = {"user", "users", &api_sql_user_by_id, &api_sql_users_list,
+                                 "identity:get_user"};
+
+static const char *own_id(const fy_req *req, const ks_kind *k)
+{
+    return k == &ks_projects ? req->auth.project_id : req->auth.user_id;
+}
+
+static json_t *ks_entity(const fy_req *req, const ks_kind *k, PGresult *res, int i)
+{
+    const char *id = fy_db_str(res, i, "id");
+    _cleanup_free_ char *self = fy_strdup_printf("%s/identity/v3/%s/%s",
+                                                 api_cfg(req)->public_url, k->collection, id);
+    json_t *e = json_pack("{s:s, s:s, s:s, s:b, s:{}, s:{s:s}}", "id", id, "name",
+                          fy_db_str(res, i, "name"), "domain_id", fy_db_str(res, i, "domain_id"),
+                          "enabled", k == &ks_users ? fy_db_bool(res, i, "enabled") : true,
+                          "options", "links", "self", self ? self : "");
+    if (!e)
+        return NULL;
+    if (k == &ks_projects) {
+        json_object_set_new(e, "description", json_string(""));
+        json_object_set_new(e, "is_domain", json_false());
+        json_object_set_new(e, "parent_id", json_string(fy_db_str(res, i, "domain_id")));
+        json_object_set_new(e, "tags", json_array());
+    } else {
+        json_object_set_new(e, "password_expires_at", json_null());
+    }
+    return e;
+}
+
+static fy_code ks_show(fy_req *req, fy_resp *resp, const ks_kind *k, fy_err *err)
+{
+    const char *id = req->params[0];
+    if (strlen(id) > 64)
+        return fy_fail(err, FY_E_NOT_FOUND, "Could not find %s: %.64s.", k->member, id);
+    const char *params[] = {id};
+    _cleanup_pgres_ PGresult *res = NULL;
+    fy_code rc = fy_db_exec(k->by_id, params, &res, err);
+    if (rc != FY_E_OK)
+        return rc;
+    if (PQntuples(res) != 1)
+        return fy_fail(err, FY_E_NOT_FOUND, "Could not find %s: %s.", k->member, id);
+    if (!req->auth.is_admin && !fy_streq(fy_db_str(res, 0, "id"), own_id(req, k)))
+        return fy_fail(err, FY_E_FORBIDDEN,
+                       "You are not authorized to perform the requested action: %s.", k->rule);
+    json_t *body = json_pack("{s:o}", k->member, ks_entity(req, k, res, 0));
+    if (!body)
+        return fy_fail(err, FY_E_NOMEM, NULL);
+    fy_resp_json(resp, 200, body);
+    return FY_E_OK;
+}
+
+static fy_code ks_list(fy_req *req, fy_resp *resp, const ks_kind *k, fy_err *err)
+{
+    const char *params[] = {fy_req_query(req, "name"), req->auth.is_admin ? NULL : own_id(req, k)};
+    _cleanup_pgres_ PGresult *res = NULL;
+    fy_code rc = fy_db_exec(k->list, params, &res, err);
+    if (rc != FY_E_OK)
+        return rc;
+    json_t *list = json_array();
+    for (int i = 0; list && i < PQntuples(res); i++)
+        json_array_append_new(list, ks_entity(req, k, res, i));
+    _cleanup_free_ char *self =
+        fy_strdup_printf("%s/identity/v3/%s", api_cfg(req)->public_url, k->collection);
+    json_t *body = json_pack("{s:o, s:{s:s, s:n, s:n}}", k->collection, list, "links", "self",
+                             self ? self : "", "previous", "next");
+    if (!body)
+        return fy_fail(err, FY_E_NOMEM, NULL);
+    fy_resp_json(resp, 200, body);
+    return FY_E_OK;
+}
+
+fy_code api_projects_list(fy_req *req, fy_resp *resp, fy_err *err)
+{
+    return ks_list(req, resp, &ks_projects, err);
+}
+
+fy_code api_projects_show(fy_req *req, fy_resp *resp, fy_err *err)
+{
+    return ks_show(req, resp, &ks_projects, err);
+}
+
+fy_code api_users_list(fy_req *req, fy_resp *resp, fy_err *err)
+{
+    return ks_list(req, resp, &ks_users, err);
+}
+
+fy_code api_users_show(fy_req *req, fy_resp *resp, fy_err *err)
+{
+    return ks_show(req, resp, &ks_users, err);
 }

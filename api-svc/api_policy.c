@@ -107,6 +107,7 @@ static const policy_rule rules[] = {
     {"os_compute_api:os-hypervisors:servers", ADMIN},
     {"os_compute_api:os-availability-zone:list", ANY},
     {"os_compute_api:os-availability-zone:detail", ADMIN},
+    {"os_compute_api:os-aggregates:index", ADMIN},
     {"os_compute_api:limits", ANY},
     {"os_compute_api:limits:other_project", ADMIN},
     {"os_compute_api:os-quota-sets:show", OWNER},

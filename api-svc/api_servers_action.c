@@ -1,11 +1,17 @@
 /* POST /v2.1/servers/{id}/action: one table from the body's action key to its
  * handler.  New actions are new entries here with their handler in their own file. */
 #include <string.h>
+#include "api_migrations.h"
 #include "api_servers.h"
 
 static const api_server_action actions[] = {
     {"os-start", api_action_start},
     {"os-stop", api_action_stop},
+    {"os-migrateLive", api_action_live_migrate},
+    {"migrate", api_action_migrate},
+    {"resize", api_action_resize},
+    {"confirmResize", api_action_confirm_resize},
+    {"revertResize", api_action_revert_resize},
 };
 
 static const api_server_action *find_action(const char *name)

@@ -2,6 +2,7 @@
  * ports, actions and build tasks in one transaction. */
 #include <stddef.h>
 #include <string.h>
+#include "api_netvol.h"
 #include "api_servers.h"
 #include "fy_auth.h"
 #include "fy_cleanup.h"
@@ -13,7 +14,7 @@
 
 typedef struct create_body {
     const char *name, *image_ref, *az, *key_name, *user_data, *disk_config;
-    json_t *flavor_ref, *networks, *metadata, *config_drive, *security_groups;
+    json_t *flavor_ref, *networks, *metadata, *config_drive, *security_groups, *bdms;
     long long min_count, max_count;
     bool has_networks, has_min, has_max;
 } create_body;
@@ -46,6 +47,7 @@ static const fy_jspec server_spec[] = {
     F("config_drive", FY_J_ANY, 0, config_drive),
     F("security_groups", FY_J_ARRAY, 0, security_groups),
     FB("OS-DCF:diskConfig", FY_J_STRING, 0, disk_config, 0, 16),
+    F("block_device_mapping_v2", FY_J_ARRAY, 0, bdms),
 };
 
 typedef struct top_body {
@@ -79,6 +81,7 @@ typedef struct create_plan {
     nic_req nics[MAX_NICS];
     int nnics;
     long long min_count, max_count;
+    api_bdm_list bdms;    /* existing volumes to attach */
     char first_uuid[FY_UUID_LEN + 1];
 } create_plan;
 
@@ -272,6 +275,8 @@ static fy_code resolve_counts(const create_body *b, create_plan *p, fy_err *err)
     p->max_count = b->has_max ? b->max_count : p->min_count;
     if (p->min_count > p->max_count)
         return bad(err, "min_count must be <= max_count");
+    if (p->bdms.n > 0 && p->max_count > 1)
+        return bad(err, "Unable to launch multiple instances with a single configured volume.");
     for (int i = 0; i < p->nnics && p->max_count > 1; i++)
         if (p->nics[i].port_id)
             return bad(err, "Unable to launch multiple instances with a single configured port "
@@ -312,7 +317,8 @@ static fy_code build_plan(fy_req *req, create_plan *p, fy_err *err)
     if ((rc = resolve_flavor(&b, p, err)) != FY_E_OK ||
         (rc = resolve_image(&b, p, err)) != FY_E_OK || (rc = resolve_az(&b, p, err)) != FY_E_OK ||
         (rc = resolve_networks(&b, p, err)) != FY_E_OK ||
-        (rc = validate_metadata(&b, p, err)) != FY_E_OK)
+        (rc = validate_metadata(&b, p, err)) != FY_E_OK ||
+        (rc = api_bdm_parse(req, b.bdms, &p->bdms, err)) != FY_E_OK)
         return rc;
     return resolve_counts(&b, p, err);
 }
@@ -447,6 +453,8 @@ static fy_code create_one(create_plan *p, const char *uuid, const char *name, fy
     fy_code rc = fy_db_exec(&api_sql_instance_insert, ins, NULL, err);
     if (rc == FY_E_OK)
         rc = create_ports(p, uuid, err);
+    if (rc == FY_E_OK)
+        rc = api_bdm_attach(req, &p->bdms, uuid, err);
     if (rc == FY_E_OK)
         rc = api_instance_action_record(req, uuid, "create", err);
     if (rc == FY_E_OK)

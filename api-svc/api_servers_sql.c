@@ -253,6 +253,7 @@ const fy_sql api_sql_hypervisors_list = {
     " c.hypervisor_version, c.host_ip, c.cpu_info::text AS cpu_info, c.vcpus, c.memory_mb,"
     " c.local_gb, c.vcpus_used, c.memory_mb_used, c.local_gb_used,"
     " s.id AS service_id, s.uuid AS service_uuid, s.host AS service_host, s.disabled,"
+    " s.url AS service_url,"
     " s.disabled_reason, CASE WHEN " SVC_UP("s") " THEN 'up' ELSE 'down' END AS state,"
     " (SELECT count(*) FROM instances i WHERE i.host = c.host AND NOT i.deleted) AS running_vms,"
     " (SELECT count(*) FROM instances i WHERE i.host = c.host AND NOT i.deleted"

@@ -58,6 +58,22 @@ const fy_sql api_sql_project_by_id = {
     "api_project_by_id",
     "SELECT id, name, domain_id FROM projects WHERE id::text = lower($1)", 1};
 
+/* $1 name or NULL, $2 id or NULL (a non-admin's own). */
+const fy_sql api_sql_projects_list = {
+    "api_projects_list",
+    "SELECT id, name, domain_id FROM projects"
+    " WHERE ($1::text IS NULL OR name = $1::text) AND ($2::text IS NULL OR id::text = $2::text)"
+    " ORDER BY name",
+    2};
+
+/* $1 name or NULL, $2 id or NULL (a non-admin's own). */
+const fy_sql api_sql_users_list = {
+    "api_users_list",
+    "SELECT id, name, domain_id, enabled FROM users"
+    " WHERE ($1::text IS NULL OR name = $1::text) AND ($2::text IS NULL OR id::text = $2::text)"
+    " ORDER BY name",
+    2};
+
 const fy_sql api_sql_user_first_project = {
     "api_user_first_project",
     "SELECT p.id, p.name, p.domain_id FROM projects p"

@@ -13,6 +13,8 @@ extern const fy_sql api_sql_user_by_name;
 extern const fy_sql api_sql_user_by_id;
 extern const fy_sql api_sql_project_by_name;
 extern const fy_sql api_sql_project_by_id;
+extern const fy_sql api_sql_projects_list;
+extern const fy_sql api_sql_users_list;
 extern const fy_sql api_sql_user_first_project;
 extern const fy_sql api_sql_user_roles;
 extern const fy_sql api_sql_roles_by_names;

@@ -7,13 +7,14 @@
 #include "fy_db.h"
 #include "fy_httpc.h"
 #include "fy_log.h"
+#include "fy_metrics_http.h"
 #include "fy_util.h"
 
 static api_ctx ctx;
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: ferry-api [--config FILE] [--dump-config]\n");
+    fprintf(out, "usage: ferry-api [--config FILE] [--dump-config] [--log-format text|json]\n");
 }
 
 static fy_code prepare_dirs(const api_config *cfg, char **ret_upload, fy_err *err)
@@ -59,6 +60,7 @@ static fy_code start(fy_httpd **ret, char **ret_upload, fy_err *err)
         .pre_dispatch = api_pre_dispatch,
         .render_error = api_render_error,
         .decorate = api_decorate,
+        .finished = fy_metrics_http_finished,
     };
     return fy_httpd_start(&conf, ret, err);
 }
@@ -67,6 +69,7 @@ int main(int argc, char **argv)
 {
     static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
                                          {"dump-config", no_argument, NULL, 'd'},
+                                         {"log-format", required_argument, NULL, 'L'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     const char *file = NULL;
@@ -77,6 +80,8 @@ int main(int argc, char **argv)
             file = optarg;
         else if (c == 'd')
             dump = true;
+        else if (c == 'L')
+            setenv("FERRY_LOG_FORMAT", optarg, 1); /* the config loader applies env last */
         else {
             usage(c == 'h' ? stdout : stderr);
             return c == 'h' ? 0 : 2;

@@ -8,6 +8,7 @@
 #include "fy_cleanup.h"
 #include "fy_db_int.h"
 #include "fy_log.h"
+#include "fy_metrics.h"
 #include "fy_util.h"
 
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -366,12 +367,14 @@ static fy_code exec_any(const fy_sql *stmt, const char *text, const char *const 
     if (!t)
         return fy_fail(err, FY_E_NOMEM, NULL);
     bool retry = false, sent = false;
+    uint64_t start = fy_now_us();
     fy_code rc = exec_once(t, stmt, text, params, ret, &retry, &sent, err);
     if (rc != FY_E_OK && retry && !t->in_txn) {
         /* Nothing reached the server, so sending again cannot apply it twice. */
         fy_debug("db: connection lost before sending %s, retrying", stmt ? stmt->name : "query");
         rc = exec_once(t, stmt, text, params, ret, &retry, &sent, err);
     }
+    fy_metrics_db_done(stmt ? stmt->name : NULL, rc, (double)(fy_now_us() - start) / 1e6);
     if (sent_ret)
         *sent_ret = sent;
     return rc;

@@ -15,6 +15,7 @@
 #include "fy_cleanup.h"
 #include "fy_httpc.h"
 #include "fy_log.h"
+#include "fy_metrics.h"
 #include "fy_util.h"
 
 #define FY_HTTPC_MAX_BODY ((size_t)64 * 1024 * 1024)
@@ -467,7 +468,9 @@ fy_code fy_httpc_call(const char *method, const char *url, const json_t *body,
     }
     int tries = 1 + (o->retries > 0 ? o->retries : 0);
     long backoff = o->backoff_ms > 0 ? o->backoff_ms : 100;
-    for (int i = 0; i < tries; i++) {
+    uint64_t start = fy_now_us();
+    int i;
+    for (i = 0; i < tries; i++) {
         bool retry;
         if (i > 0) {
             fy_debug("retrying %s %s after: %s", method, url, err ? err->msg : "");
@@ -479,6 +482,8 @@ fy_code fy_httpc_call(const char *method, const char *url, const json_t *body,
         if (r == FY_E_OK || !retry)
             break;
     }
+    fy_metrics_httpc_done(method, url, r, ret->status, i < tries ? i + 1 : tries,
+                          (double)(fy_now_us() - start) / 1e6);
     if (c.up)
         fclose(c.up);
     curl_slist_free_all(c.headers);

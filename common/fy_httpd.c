@@ -16,11 +16,14 @@
 #include <time.h>
 #include "fy_cleanup.h"
 #include "fy_httpd_priv.h"
+
+#include <openssl/evp.h>
 #include "fy_json.h"
 #include "fy_log.h"
 #include "fy_util.h"
 
-#define FY_HTTPD_CONN_MEMORY (128 * 1024)
+/* Large enough that uploads (disk transfers) arrive in big chunks. */
+#define FY_HTTPD_CONN_MEMORY (512 * 1024)
 #define FY_HTTPD_IDLE_TIMEOUT_S 300
 #define FY_HTTPD_STOP_WAIT_MS 15000
 
@@ -89,6 +92,7 @@ static void conn_free(fy_httpd_conn *c)
         free(c->params[i]);
     if (c->upload_fd >= 0)
         close(c->upload_fd);
+    EVP_MD_CTX_free(c->upload_md);
     if (c->upload_path)
         unlink(c->upload_path);
     free(c->upload_path);
@@ -159,6 +163,10 @@ static fy_code open_upload(fy_httpd_conn *c, fy_err *err)
         c->upload_path = NULL;
         return fy_fail(err, FY_E_IO, "cannot create upload file in %s: %s", dir, strerror(e));
     }
+    /* Hashing as the body streams in spares the handler a second pass over it. */
+    c->upload_md = EVP_MD_CTX_new();
+    if (!c->upload_md || !EVP_DigestInit_ex(c->upload_md, EVP_sha256(), NULL))
+        return fy_fail(err, FY_E_NOMEM, "cannot start the upload digest");
     return FY_E_OK;
 }
 
@@ -227,6 +235,8 @@ static fy_code consume(fy_httpd_conn *c, const char *data, size_t n, fy_err *err
     if (c->upload_fd >= 0) {
         if (write_all(c->upload_fd, data, n))
             return fy_fail(err, FY_E_IO, "cannot write upload file: %s", strerror(errno));
+        if (!EVP_DigestUpdate(c->upload_md, data, n))
+            return fy_fail(err, FY_E_INTERNAL, "upload digest failed");
         return FY_E_OK;
     }
     return append_body(c, data, n, err);
@@ -261,6 +271,11 @@ static fy_code run_handler(fy_httpd_conn *c, fy_err *err)
         int fd = TAKE_FD(c->upload_fd);
         if (close(fd) < 0)
             return fy_fail(err, FY_E_IO, "cannot write upload file: %s", strerror(errno));
+        unsigned char md[EVP_MAX_MD_SIZE];
+        unsigned mdlen = 0;
+        if (!EVP_DigestFinal_ex(c->upload_md, md, &mdlen) || mdlen != 32)
+            return fy_fail(err, FY_E_INTERNAL, "upload digest failed");
+        fy_hex(md, mdlen, c->req.upload_sha256);
         c->req.upload_path = c->upload_path;
     } else if (c->body_len > 0) {
         c->req.body = c->body;

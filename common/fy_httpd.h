@@ -29,12 +29,14 @@ typedef struct fy_auth_ctx {
 typedef struct fy_req {
     const char *method;
     const char *path;                 /* as sent (still %-escaped), without query string */
+    const char *route;                /* the matched route's pattern, NULL until matched */
     const char *params[FY_MAX_PARAMS];/* captured {} segments, URL-decoded, in order */
     int nparams;
     const char *body;                 /* raw body (NUL-terminated), may be NULL */
     size_t body_len;
     json_t *json;                     /* parsed body or NULL (owned by the server) */
     const char *upload_path;          /* FY_R_UPLOAD: temp file with the body; handler may rename it */
+    char upload_sha256[65];           /* FY_R_UPLOAD: hex SHA-256 of that body, hashed as it arrived */
     const char *request_id;
     fy_auth_ctx auth;
     int mv_major, mv_minor;           /* microversion, set by the service's hook (0.0 if none) */

@@ -30,6 +30,7 @@ typedef struct fy_httpd_conn {
     size_t body_len, body_cap;
     int upload_fd;                    /* FY_R_UPLOAD: temp file being written */
     char *upload_path;
+    struct evp_md_ctx_st *upload_md;  /* SHA-256 of the upload, computed while it streams in */
     size_t received;                  /* body bytes seen, including discarded ones */
     bool answered;                    /* resp is final (error rendered or handler ran) */
     bool queued;                      /* handed to MHD */
@@ -58,3 +59,5 @@ enum MHD_Result fy_httpd_conn_queue(fy_httpd_conn *c);
 
 /* fy_httpd_query.c */
 void fy_httpd_conn_free_args(fy_httpd_conn *c);
+/* Appends one query argument, URL-decoding key and value; false when out of memory. */
+bool fy_httpd_conn_add_arg(fy_httpd_conn *c, const char *key, const char *value);

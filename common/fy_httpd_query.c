@@ -16,26 +16,30 @@ void fy_httpd_conn_free_args(fy_httpd_conn *c)
     c->nargs = 0;
 }
 
-static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const char *key,
-                                   const char *value)
+bool fy_httpd_conn_add_arg(fy_httpd_conn *c, const char *key, const char *value)
 {
-    fy_httpd_conn *c = cls;
-    (void)kind;
     fy_query_arg *grown = realloc(c->args, (c->nargs + 1) * sizeof(*c->args));
     if (!grown)
-        return MHD_NO;
+        return false;
     c->args = grown;
     fy_query_arg a = { strdup(key), strdup(value ? value : "") };
     if (!a.key || !a.val) {
         free(a.key);
         free(a.val);
-        return MHD_NO;
+        return false;
     }
     /* a malformed escape is kept verbatim; the handler validates the value */
     fy_url_decode(a.key, true);
     fy_url_decode(a.val, true);
     c->args[c->nargs++] = a;
-    return MHD_YES;
+    return true;
+}
+
+static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+                                   const char *value)
+{
+    (void)kind;
+    return fy_httpd_conn_add_arg(cls, key, value) ? MHD_YES : MHD_NO;
 }
 
 static fy_httpd_conn *conn_args(const fy_req *req)

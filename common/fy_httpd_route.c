@@ -143,8 +143,10 @@ fy_code fy_httpd_route_find(fy_httpd_conn *c, fy_err *err)
         c->route = r;
         memcpy(best_caps, caps, sizeof(caps));
     }
-    if (c->route)
+    if (c->route) {
+        c->req.route = c->route->pattern;
         return store_params(c, best_caps, best, err);
+    }
     if (path_known)
         return fy_fail(err, FY_E_METHOD, "The method %s is not allowed for this resource",
                        c->req.method);

@@ -78,6 +78,16 @@ static char *show(const json_t *v)
     char *s = v ? json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
     if (!s)
         return strdup("null");
+    size_t len = strlen(s);
+    if (len > JSON_SHOW_MAX - 3 && len < JSON_SHOW_MAX) {
+        /* only just over: the "..." would end past the dump's own buffer */
+        char *grown = realloc(s, JSON_SHOW_MAX + 1);
+        if (!grown) {
+            free(s);
+            return NULL;
+        }
+        s = grown;
+    }
     utf8_cut(s, JSON_SHOW_MAX - 3);
     return s;
 }

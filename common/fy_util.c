@@ -213,7 +213,8 @@ static void sync_parent_dir(const char *path)
         (void)fsync(fd);
 }
 
-fy_code fy_write_file_atomic(const char *path, const void *data, size_t len, fy_err *err)
+static fy_code write_replace(const char *path, const void *data, size_t len, bool durable,
+                             fy_err *err)
 {
     char tmp[PATH_MAX];
     char rnd[9];
@@ -228,7 +229,7 @@ fy_code fy_write_file_atomic(const char *path, const void *data, size_t len, fy_
     _cleanup_close_ int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0)
         return fy_fail(err, FY_E_IO, "%s: cannot create: %s", tmp, strerror(errno));
-    if (write_all(fd, data, len) != FY_E_OK || fsync(fd) < 0) {
+    if (write_all(fd, data, len) != FY_E_OK || (durable && fsync(fd) < 0)) {
         int e = errno;
         unlink(tmp);
         return fy_fail(err, FY_E_IO, "%s: write failed: %s", tmp, strerror(e));
@@ -244,8 +245,19 @@ fy_code fy_write_file_atomic(const char *path, const void *data, size_t len, fy_
         unlink(tmp);
         return fy_fail(err, FY_E_IO, "%s: rename failed: %s", path, strerror(e));
     }
-    sync_parent_dir(path);
+    if (durable)
+        sync_parent_dir(path);
     return FY_E_OK;
+}
+
+fy_code fy_write_file_atomic(const char *path, const void *data, size_t len, fy_err *err)
+{
+    return write_replace(path, data, len, true, err);
+}
+
+fy_code fy_write_file_replace(const char *path, const void *data, size_t len, fy_err *err)
+{
+    return write_replace(path, data, len, false, err);
 }
 
 fy_code fy_read_file(const char *path, size_t max, char **ret, size_t *ret_len, fy_err *err)

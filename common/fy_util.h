@@ -27,5 +27,8 @@ bool fy_parse_ll(const char *s, long long min, long long max, long long *ret);
 int fy_mkdir_p(const char *path, unsigned mode);
 /* Writes data to path atomically (tmp + rename + fsync). */
 fy_code fy_write_file_atomic(const char *path, const void *data, size_t len, fy_err *err);
+/* The same without fsync: readers see the old or the new content, never a mix,
+ * and a crashed process loses nothing; only a power loss may. */
+fy_code fy_write_file_replace(const char *path, const void *data, size_t len, fy_err *err);
 /* Reads a whole file (NUL-terminated); caller frees. */
 fy_code fy_read_file(const char *path, size_t max, char **ret, size_t *ret_len, fy_err *err);

@@ -35,6 +35,25 @@ typedef struct compute_config {
     char *advertise_url;       /* default http://<bind>:<port> */
     char *image_url;           /* base URL of the image API (…/image) */
     long long fake_spawn_delay_ms;
+
+    /* Live-migration convergence (docs/migrations.md); PUT /internal/v1/settings
+     * overrides them at run time. */
+    long long live_migration_downtime_ms;
+    long long live_migration_downtime_steps;
+    long long live_migration_downtime_delay_s;
+    long long live_migration_completion_timeout_s;   /* 0 = none */
+    char *live_migration_timeout_action;             /* abort | force_complete */
+    long long live_migration_progress_timeout_s;     /* 0 = no stall detection */
+    char *fault_inject;                              /* step:action[,step:action...] */
+    long long fake_memory_copy_ms;
+    double fake_dirty_rate;
+    long long fake_bandwidth_mbps;
+
+    /* libvirt driver */
+    char *libvirt_uri;                  /* e.g. qemu+tcp://127.0.0.2/system */
+    char *libvirt_images_dir;           /* instances_path inside the hypervisor's view */
+    long long live_migration_bandwidth_mibps;   /* 0 = unlimited */
+    bool live_migration_permit_post_copy;
 } compute_config;
 
 /* Loads defaults -> file -> environment, fills derived defaults (host,

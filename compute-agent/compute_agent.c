@@ -4,16 +4,22 @@
 #include <string.h>
 #include <time.h>
 #include "compute.h"
+#include "compute_fault.h"
 #include "compute_image.h"
+#include "compute_mig.h"
+#include "compute_reconcile.h"
 #include "fy_db.h"
 #include "fy_httpc.h"
 #include "fy_log.h"
+#include "fy_metrics_http.h"
 #include "fy_service.h"
 #include "fy_util.h"
 
 /* How long start-up waits for the database before giving up. */
 #define DB_WAIT_MS 30000
 #define MAX_BODY (1024 * 1024)
+/* A transferred disk: the largest root disk a flavor may ask for (16 TiB). */
+#define MAX_UPLOAD ((size_t)16384 << 30)
 
 /* Set when a stop signal arrives during start-up: that is a clean exit. */
 static bool stopped_early;
@@ -88,11 +94,13 @@ static fy_code start_server(const compute_config *cfg, compute_ctx *ctx, fy_http
         .port = (int)cfg->port,
         .threads = (unsigned)cfg->threads,
         .max_body = MAX_BODY,
+        .max_upload = MAX_UPLOAD,
         .upload_dir = cfg->state_dir,
         .routes = compute_routes,
         .nroutes = compute_nroutes,
         .svc = ctx,
         .service_secret = cfg->service_secret,
+        .finished = fy_metrics_http_finished,
     };
     return fy_httpd_start(&hc, ret, err);
 }
@@ -101,14 +109,28 @@ static fy_code make_ctx(const compute_config *cfg, compute_ctx *ctx, fy_err *err
 {
     compute_driver_conf dc = {
         .instances_path = cfg->instances_path,
+        .state_dir = cfg->state_dir,
         .spawn_delay_ms = cfg->fake_spawn_delay_ms,
+        .host = cfg->host,
+        .libvirt_uri = cfg->libvirt_uri,
+        .libvirt_images_dir = cfg->libvirt_images_dir,
+        .lm_permit_post_copy = cfg->live_migration_permit_post_copy,
     };
     _cleanup_free_ char *base = fy_strdup_printf("%s/_base", cfg->state_dir);
     if (!base)
         return fy_fail(err, FY_E_NOMEM, NULL);
     ctx->cfg = cfg;
+    compute_settings_init(cfg);
+    if (compute_fault_init(cfg->fault_inject, err))
+        return err->code;
     if (compute_driver_new(cfg->driver, &dc, &ctx->driver, err))
         return fy_err_prefix(err, "virt driver");
+    /* The driver settles what it can tell from the hypervisor first; whatever
+     * is still marked running after that cannot be running any more. */
+    if (ctx->driver->ops->reconcile && ctx->driver->ops->reconcile(ctx->driver, cfg->host, err))
+        return fy_err_prefix(err, "reconciling with the hypervisor");
+    if (compute_reconcile_at_start(ctx->driver, cfg->host, err))
+        return fy_err_prefix(err, "live migration jobs");
     if (compute_image_cache_new(base, cfg->image_url, cfg->service_secret, &ctx->images, err))
         return fy_err_prefix(err, "image cache");
     return FY_E_OK;
@@ -133,6 +155,7 @@ static fy_code serve(const compute_config *cfg, fy_err *err)
     fy_info("signal %d: stopping", sig);
 out:
     fy_httpd_stop(httpd);
+    compute_live_job_shutdown();
     fy_service_heartbeat_stop();
     compute_image_cache_free(ctx.images);
     compute_driver_free(ctx.driver);

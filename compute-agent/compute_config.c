@@ -28,7 +28,7 @@ static const fy_cfg_opt compute_opts[] = {
      "agent state: instances/, _base/ image cache, node_uuid"},
     {"instances_path", FY_CFG_STR, NULL, 0, 0, O(instances_path), 0,
      "guest directories (default <state_dir>/instances)"},
-    {"driver", FY_CFG_STR, "fake", 0, 0, O(driver), 0, "virt driver: fake"},
+    {"driver", FY_CFG_STR, "fake", 0, 0, O(driver), 0, "virt driver: fake or libvirt"},
     {"vcpus", FY_CFG_INT, "8", 1, 1 << 20, O(vcpus), 0, "vCPUs reported as inventory"},
     {"memory_mb", FY_CFG_INT, "16384", 1, INT_MAX, O(memory_mb), 0, "RAM reported (MiB)"},
     {"disk_gb", FY_CFG_INT, "200", 1, INT_MAX, O(disk_gb), 0, "disk reported (GiB)"},
@@ -50,6 +50,36 @@ static const fy_cfg_opt compute_opts[] = {
      "base URL of the image API"},
     {"fake_spawn_delay_ms", FY_CFG_INT, "0", 0, 600000, O(fake_spawn_delay_ms), 0,
      "fake driver: artificial spawn delay (ms)"},
+    {"live_migration_downtime_ms", FY_CFG_INT, "500", 10, 3600000,
+     O(live_migration_downtime_ms), 0, "live migration: largest pause at switch-over (ms)"},
+    {"live_migration_downtime_steps", FY_CFG_INT, "10", 1, 1000,
+     O(live_migration_downtime_steps), 0, "live migration: steps of the downtime ramp"},
+    {"live_migration_downtime_delay_s", FY_CFG_INT, "75", 0, 86400,
+     O(live_migration_downtime_delay_s), 0, "live migration: seconds between ramp steps"},
+    {"live_migration_completion_timeout_s", FY_CFG_INT, "800", 0, 864000,
+     O(live_migration_completion_timeout_s), 0,
+     "live migration: act after this many seconds (0 = never)"},
+    {"live_migration_timeout_action", FY_CFG_STR, "abort", 0, 0,
+     O(live_migration_timeout_action), 0, "on completion timeout: abort or force_complete"},
+    {"live_migration_progress_timeout_s", FY_CFG_INT, "0", 0, 864000,
+     O(live_migration_progress_timeout_s), 0,
+     "live migration: abort when remaining data has not shrunk for this long (0 = never)"},
+    {"fault_inject", FY_CFG_STR, "", 0, 0, O(fault_inject), 0,
+     "testing: faults armed at start, step:action[,step:action...]"},
+    {"fake_memory_copy_ms", FY_CFG_INT, "0", 0, 3600000, O(fake_memory_copy_ms), 0,
+     "fake driver: minimum duration of a live migration's RAM copy (ms)"},
+    {"fake_dirty_rate", FY_CFG_DOUBLE, "0.0", 0, 0, O(fake_dirty_rate), 0,
+     "fake driver: guest dirtying speed as a fraction of the bandwidth"},
+    {"fake_bandwidth_mbps", FY_CFG_INT, "1000", 1, 100000000, O(fake_bandwidth_mbps), 0,
+     "fake driver: live-migration bandwidth (Mbit/s)"},
+    {"libvirt_uri", FY_CFG_STR, "qemu:///system", 0, 0, O(libvirt_uri), 0,
+     "libvirt driver: the hypervisor's connection URI"},
+    {"libvirt_images_dir", FY_CFG_STR, NULL, 0, 0, O(libvirt_images_dir), 0,
+     "libvirt driver: instances_path as the hypervisor sees it (default instances_path)"},
+    {"live_migration_bandwidth_mibps", FY_CFG_INT, "0", 0, 1000000,
+     O(live_migration_bandwidth_mibps), 0, "libvirt driver: migration bandwidth cap (MiB/s, 0 = none)"},
+    {"live_migration_permit_post_copy", FY_CFG_BOOL, "false", 0, 0,
+     O(live_migration_permit_post_copy), 0, "libvirt driver: force-complete switches to post-copy"},
 };
 
 static bool unset(const char *s)
@@ -97,9 +127,12 @@ static fy_code check_ratio(const char *key, double v, fy_err *err)
 
 static fy_code validate(const compute_config *cfg, fy_err *err)
 {
-    if (!fy_streq(cfg->driver, "fake"))
+    if (!fy_streq(cfg->driver, "fake") && !fy_streq(cfg->driver, "libvirt"))
         return fy_fail(err, FY_E_CONFIG,
-                       "driver: unknown virt driver '%s' (supported: fake)", cfg->driver);
+                       "driver: unknown virt driver '%s' (supported: fake, libvirt)", cfg->driver);
+    if (!unset(cfg->libvirt_images_dir) && cfg->libvirt_images_dir[0] != '/')
+        return fy_fail(err, FY_E_CONFIG, "libvirt_images_dir: '%s' must be an absolute path",
+                       cfg->libvirt_images_dir);
     if (fy_log_level_from_name(cfg->log_level) < 0)
         return fy_fail(err, FY_E_CONFIG, "log_level: '%s' is not one of error, warn, info, debug",
                        cfg->log_level);
@@ -118,6 +151,14 @@ static fy_code validate(const compute_config *cfg, fy_err *err)
         check_ratio("ram_allocation_ratio", cfg->ram_allocation_ratio, err) ||
         check_ratio("disk_allocation_ratio", cfg->disk_allocation_ratio, err))
         return err->code;
+    if (!fy_streq(cfg->live_migration_timeout_action, "abort") &&
+        !fy_streq(cfg->live_migration_timeout_action, "force_complete"))
+        return fy_fail(err, FY_E_CONFIG,
+                       "live_migration_timeout_action: '%s' is not one of abort, force_complete",
+                       cfg->live_migration_timeout_action);
+    if (!(cfg->fake_dirty_rate >= 0.0) || cfg->fake_dirty_rate > 100.0)
+        return fy_fail(err, FY_E_CONFIG, "fake_dirty_rate: %g is out of range [0, 100]",
+                       cfg->fake_dirty_rate);
     if (strlen(cfg->host) > 255)
         return fy_fail(err, FY_E_CONFIG, "host: longer than 255 characters");
     return FY_E_OK;

@@ -5,6 +5,9 @@
 
 static const compute_driver_ops *const compute_drivers[] = {
     &compute_fake_ops,
+#ifdef FERRY_HAVE_LIBVIRT
+    &compute_libvirt_ops,
+#endif
 };
 
 const char *compute_power_state_name(int power_state)

@@ -2,9 +2,14 @@
 #include <limits.h>
 #include <stddef.h>
 #include "compute.h"
+#include "compute_fault.h"
+#include "compute_host.h"
 #include "compute_image.h"
+#include "compute_mig.h"
+#include "fy_health.h"
 #include "fy_json.h"
 #include "fy_log.h"
+#include "fy_metrics_http.h"
 #include "fy_util.h"
 
 /* Largest root disk a flavor may ask of this host (GiB); beyond it the sparse
@@ -162,6 +167,8 @@ static fy_code handle_spawn(fy_req *req, fy_resp *resp, fy_err *err)
         return err->code;
     if (!json_is_object(req->json))
         return fy_fail(err, FY_E_BAD_REQUEST, "The request body must be a JSON object");
+    if (compute_fault_check("spawn", err))
+        return err->code;
 
     spawn_body b = {0};
     spawn_instance inst = {0};
@@ -288,12 +295,23 @@ static fy_code handle_healthz(fy_req *req, fy_resp *resp, fy_err *err)
 
 const fy_route compute_routes[] = {
     {"GET", "/healthz", handle_healthz, FY_R_PUBLIC},
+    {"GET", "/readyz", fy_health_handler, FY_R_PUBLIC},
+    {"GET", "/metrics", fy_metrics_handler, FY_R_PUBLIC},
     {"GET", "/internal/v1/instances", handle_list, FY_R_INTERNAL},
     {"GET", "/internal/v1/instances/{}", handle_show, FY_R_INTERNAL},
     {"POST", "/internal/v1/instances/{}/spawn", handle_spawn, FY_R_INTERNAL},
     {"POST", "/internal/v1/instances/{}/destroy", handle_destroy, FY_R_INTERNAL},
     {"POST", "/internal/v1/instances/{}/power_on", handle_power_on, FY_R_INTERNAL},
     {"POST", "/internal/v1/instances/{}/power_off", handle_power_off, FY_R_INTERNAL},
+    {"POST", "/internal/v1/migrations/{}/{}", compute_mig_handle_step, FY_R_INTERNAL},
+    {"PUT", "/internal/v1/transfer/{}/disk", compute_transfer_handle_put,
+     FY_R_INTERNAL | FY_R_UPLOAD},
+    {"GET", "/internal/v1/faults", compute_fault_handle_get, FY_R_INTERNAL},
+    {"PUT", "/internal/v1/faults", compute_fault_handle_put, FY_R_INTERNAL},
+    {"DELETE", "/internal/v1/faults", compute_fault_handle_delete, FY_R_INTERNAL},
+    {"GET", "/internal/v1/settings", compute_settings_handle_get, FY_R_INTERNAL},
+    {"PUT", "/internal/v1/settings", compute_settings_handle_put, FY_R_INTERNAL},
+    {"GET", "/internal/v1/host/uptime", compute_host_handle_uptime, FY_R_INTERNAL},
 };
 
 const size_t compute_nroutes = ELEMENTSOF(compute_routes);

@@ -24,14 +24,19 @@ static fy_code step_get(const char *key, json_t **ret, fy_err *err)
     return FY_E_OK;
 }
 
-static fy_code step_put(const char *key, const char *host, const json_t *result, fy_err *err)
+/* *ret_won: this call's result is the recorded one (no concurrent twin won). */
+static fy_code step_put(const char *key, const char *host, const json_t *result, bool *ret_won,
+                        fy_err *err)
 {
     _cleanup_free_ char *text = json_dumps(result, JSON_COMPACT | JSON_ENCODE_ANY);
     if (!text)
         return fy_fail(err, FY_E_NOMEM, NULL);
     const char *params[] = {key, host, text};
     _cleanup_pgres_ PGresult *res = NULL;
-    return fy_db_exec(&compute_sql_step_put, params, &res, err);
+    if (fy_db_exec(&compute_sql_step_put, params, &res, err))
+        return err->code;
+    *ret_won = fy_db_affected(res) == 1;
+    return FY_E_OK;
 }
 
 fy_code compute_step_run(const char *host, const char *subject, const char *step,
@@ -54,11 +59,16 @@ fy_code compute_step_run(const char *host, const char *subject, const char *step
         return err->code;
     if (!result)
         result = json_object();
-    rc = step_put(key, host, result, err);
+    bool won = false;
+    rc = step_put(key, host, result, &won, err);
+    if (rc == FY_E_OK && won) {
+        *ret_result = result;
+        return FY_E_OK;
+    }
     json_decref(result);
     if (rc)
         return rc;
-    /* Answer with what is recorded: a concurrent twin may have won the insert. */
+    /* A concurrent twin won the insert: answer with what it recorded. */
     return step_get(key, ret_result, err);
 }
 

@@ -1,6 +1,7 @@
 /* ferry-compute — the per-host compute agent. */
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "compute.h"
 #include "fy_log.h"
@@ -8,7 +9,7 @@
 static void usage(FILE *out)
 {
     fprintf(out,
-            "Usage: ferry-compute [--config FILE]\n"
+            "Usage: ferry-compute [--config FILE] [--log-format text|json]\n"
             "Runs the compute agent of one host.  Options come from defaults, then FILE\n"
             "(key = value lines), then environment variables FERRY_<KEY>:\n");
     compute_config_help(out);
@@ -19,6 +20,7 @@ int main(int argc, char **argv)
     static const struct option longopts[] = {
         {"config", required_argument, NULL, 'c'},
         {"help", no_argument, NULL, 'h'},
+        {"log-format", required_argument, NULL, 'L'},
         {NULL, 0, NULL, 0},
     };
     const char *config_file = NULL;
@@ -27,6 +29,9 @@ int main(int argc, char **argv)
         switch (c) {
         case 'c':
             config_file = optarg;
+            break;
+        case 'L':
+            setenv("FERRY_LOG_FORMAT", optarg, 1); /* the config loader applies env last */
             break;
         case 'h':
             usage(stdout);

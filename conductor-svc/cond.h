@@ -32,6 +32,10 @@ typedef struct cond_config {
     char *scheduler_url;
     long long max_attempts;     /* hosts tried for one build */
     char *advertise_url;        /* where other services reach this conductor */
+    long long live_migration_retries;   /* candidate hosts tried without a given host */
+    long long live_migration_step_timeout_s;
+    bool allow_resize_to_same_host;     /* cold moves may stay on the source host */
+    long long resize_confirm_window;    /* auto-confirm after this many seconds (0 = off) */
 } cond_config;
 
 /* cfg is overwritten; on failure free it with cond_config_free all the same. */
@@ -55,7 +59,7 @@ extern const fy_sql cond_sql_bindings_drop_other, cond_sql_bindings_add, cond_sq
     cond_sql_ports_list, cond_sql_bindings_drop_all, cond_sql_ports_delete_owned,
     cond_sql_ports_detach, cond_sql_volumes_free, cond_sql_attachments_drop;
 extern const fy_sql cond_sql_fault_add, cond_sql_event_start, cond_sql_event_finish,
-    cond_sql_action_finish, cond_sql_service_url;
+    cond_sql_action_finish, cond_sql_service_url, cond_sql_pending_move;
 
 /* ---- tasks (cond_tasks.c) ---- */
 
@@ -138,12 +142,37 @@ void cond_engine_stop(cond_engine *eng);
 /* Owner string "<host>:<pid>:<n>" (out must hold 320 bytes). */
 void cond_owner_format(char *out, size_t size, const char *host, long pid, int n);
 
+/* ---- migration job notifications (cond_jobs.c) ---- */
+
+/* A task thread watching one migration's 'ferry_jobs' notifications. */
+typedef struct cond_jobs_watch {
+    char migration_uuid[40];
+    unsigned long hits, seen;   /* under the module's lock */
+    struct cond_jobs_watch *next;
+} cond_jobs_watch;
+
+/* The LISTEN thread, started and stopped with the engine.  Stop also wakes
+ * every watcher so that waiting tasks can release themselves. */
+fy_code cond_jobs_start(fy_err *err);
+void cond_jobs_stop(void);
+bool cond_jobs_stopping(void);
+/* Register before reading the state that is waited on, so no wake-up is lost. */
+void cond_jobs_watch_start(cond_jobs_watch *w, const char *migration_uuid);
+void cond_jobs_watch_end(cond_jobs_watch *w);
+/* Blocks until a notification for the watched migration (true) or ms elapse. */
+bool cond_jobs_wait(cond_jobs_watch *w, long ms);
+
 /* ---- handlers ---- */
 
 fy_code cond_build_run(cond_run *run, fy_err *err);     /* cond_build.c */
 fy_code cond_delete_run(cond_run *run, fy_err *err);    /* cond_delete.c */
 fy_code cond_start_run(cond_run *run, fy_err *err);     /* cond_power.c */
 fy_code cond_stop_run(cond_run *run, fy_err *err);
+fy_code cond_live_run(cond_run *run, fy_err *err);     /* cond_live.c */
+fy_code cond_migrate_run(cond_run *run, fy_err *err);  /* cond_cold.c */
+fy_code cond_resize_run(cond_run *run, fy_err *err);
+fy_code cond_confirm_run(cond_run *run, fy_err *err);  /* cond_confirm.c */
+fy_code cond_revert_run(cond_run *run, fy_err *err);   /* cond_revert.c */
 
 /* ---- clients (cond_clients.c) ---- */
 
@@ -165,6 +194,8 @@ typedef struct cond_select {
     const char *zone;           /* NULL = any */
     const char *force_host;     /* NULL = any */
     int num_alternates;
+    const char *const *ignore_hosts;    /* hosts never chosen (may be NULL) */
+    size_t n_ignore_hosts;
 } cond_select;
 
 typedef struct cond_selection {
@@ -183,6 +214,11 @@ fy_code cond_sched_claim(const cond_ctx *ctx, const char *consumer_uuid, const c
 fy_code cond_sched_release(const cond_ctx *ctx, const char *consumer_uuid, const char *host,
                            fy_err *err);
 
+/* Hands from_consumer's allocations (on host; all hosts when NULL) to
+ * to_consumer; idempotent (docs/migrations.md: a move's source allocation). */
+fy_code cond_sched_move(const cond_ctx *ctx, const char *from_consumer, const char *to_consumer,
+                        const char *host, fy_err *err);
+
 /* The compute agent URL of host from `services` (FY_E_NOT_FOUND when none). */
 fy_code cond_agent_url(const char *host, char **ret, fy_err *err);
 /* POST <agent>/internal/v1/instances/<uuid>/<action>.  body NULL sends {}.
@@ -190,6 +226,11 @@ fy_code cond_agent_url(const char *host, char **ret, fy_err *err);
 fy_code cond_agent_post(const cond_ctx *ctx, const char *host, const char *instance_uuid,
                         const char *action, const json_t *body, int retries, long timeout_ms,
                         json_t **ret_json, fy_err *err);
+
+/* POST <agent of host><path> (path starts with "/").  body NULL sends {}. */
+fy_code cond_agent_post_path(const cond_ctx *ctx, const char *host, const char *path,
+                             const json_t *body, int retries, long timeout_ms,
+                             json_t **ret_json, fy_err *err);
 
 /* ---- instances (cond_instance.c) ---- */
 
@@ -204,10 +245,11 @@ typedef struct cond_instance {
 } cond_instance;
 
 fy_code cond_instance_load(const char *uuid, cond_instance *ret, fy_err *err);
+/* The move a resized instance waits on (status finished): its uuid in ret
+ * (37 bytes), or FY_E_NOT_FOUND. */
+fy_code cond_instance_pending_move(const char *instance_uuid, char *ret, fy_err *err);
 void cond_instance_clear(cond_instance *inst);
 
-/* Splits "zone:host" / "zone" / ":host" into its parts (empty parts -> NULL).
- * zone and host must hold COND_HOST_MAX bytes; false when too long. */
 /* vcpus, memory_mb and disk_gb = root_gb + ephemeral_gb from a flavor snapshot. */
 fy_code cond_flavor_resources(const json_t *flavor, cond_resources *ret, fy_err *err);
 

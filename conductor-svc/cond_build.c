@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cond.h"
+#include "cond_netvol.h"
 #include "fy_cleanup.h"
 #include "fy_json.h"
 #include "fy_log.h"
@@ -241,19 +242,64 @@ static fy_code ports_json(const char *uuid, json_t **ret, fy_err *err)
     return FY_E_OK;
 }
 
+/* Connects the instance's volumes on the chosen host (idempotent) and returns
+ * their block_device_info for the agent. */
+static fy_code volumes_connect(build *b, json_t **ret, fy_err *err)
+{
+    const char *host = b->sel.dest.host;
+    _cleanup_(json_decrefp) json_t *bdi = NULL;
+    if (cond_vol_block_device_info(uuid_of(b), host, &bdi, err))
+        return err->code;
+    size_t i;
+    json_t *v;
+    json_array_foreach (bdi, i, v) {
+        if (!json_is_null(json_object_get(v, "connection_info")))
+            continue;
+        json_t *info = NULL;
+        if (cond_vol_initialize_connection(fy_json_str(v, "attachment_id"), host, &info, err))
+            return err->code;
+        json_object_set_new(v, "connection_info", info);
+    }
+    *ret = TAKE_PTR(bdi);
+    return FY_E_OK;
+}
+
+/* Before trying another host: the failed one keeps no volume connection. */
+static void volumes_disconnect(build *b)
+{
+    fy_err err = {0};
+    const char *host = b->sel.dest.host;
+    _cleanup_(json_decrefp) json_t *bdi = NULL;
+    if (cond_vol_block_device_info(uuid_of(b), host, &bdi, &err) == FY_E_OK) {
+        size_t i;
+        json_t *v;
+        json_array_foreach (bdi, i, v)
+            if (cond_vol_terminate_connection(fy_json_str(v, "attachment_id"), host, &err))
+                break;
+    }
+    if (err.code)
+        fy_warn("instance %s: volume connections on %s not removed: %s", uuid_of(b), host,
+                err.msg);
+}
+
 static fy_code spawn_body(build *b, json_t **ret, fy_err *err)
 {
-    json_t *ports = NULL;
+    json_t *ports = NULL, *bdi = NULL;
     if (ports_json(uuid_of(b), &ports, err))
         return err->code;
+    if (volumes_connect(b, &bdi, err)) {
+        json_decref(ports);
+        return err->code;
+    }
     const cond_instance *i = &b->inst;
     /* A server booted without an image gets an empty disk: no "image" at all. */
     bool has_image = i->image_ref && i->image_ref[0];
     json_t *body = json_pack(
-        "{s:{s:s,s:I,s:s,s:O,s:s,s:s},s:o,s:o}", "instance", "uuid", i->uuid, "id",
+        "{s:{s:s,s:I,s:s,s:O,s:s,s:s},s:o,s:o,s:o}", "instance", "uuid", i->uuid, "id",
         (json_int_t)i->id, "display_name", i->display_name, "flavor", i->flavor, "image_ref",
         has_image ? i->image_ref : "", "project_id", i->project_id, "ports", ports, "image",
-        has_image ? json_pack("{s:s}", "id", i->image_ref) : json_null());
+        has_image ? json_pack("{s:s}", "id", i->image_ref) : json_null(), "block_device_info",
+        bdi);
     if (!body)
         return fy_fail(err, FY_E_NOMEM, NULL);
     *ret = body;
@@ -356,6 +402,7 @@ static fy_code bind_and_spawn(build *b, size_t at, fy_err *err)
             b->run->release = true;
             return fy_fail(err, serr.code, "%s", serr.msg);
         }
+        volumes_disconnect(b);
         if (!next_host(b)) {
             release_all(b);
             return fail_build(b, EV_SPAWN, b->sel.dest.host, serr.code, serr.msg, err);

@@ -74,15 +74,27 @@ static fy_code selection_from_json(const json_t *ans, cond_selection *ret, fy_er
     return FY_E_OK;
 }
 
+static json_t *strings_json(const char *const *v, size_t n)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < n; i++)
+        if (json_array_append_new(a, json_string(v[i])) != 0) {
+            json_decref(a);
+            return NULL;
+        }
+    return a;
+}
+
 fy_code cond_sched_select(const cond_ctx *ctx, const cond_select *req, cond_selection *ret,
                           fy_err *err)
 {
     _cleanup_(json_decrefp) json_t *body = json_pack(
-        "{s:s,s:o,s:o,s:o,s:o,s:[],s:i,s:b}", "consumer_uuid", req->consumer_uuid, "project_id",
+        "{s:s,s:o,s:o,s:o,s:o,s:o*,s:i,s:b}", "consumer_uuid", req->consumer_uuid, "project_id",
         str_or_null(req->project_id), "resources", resources_json(&req->res),
         "availability_zone", str_or_null(req->zone), "force_host", str_or_null(req->force_host),
-        "ignore_hosts", "num_alternates", req->num_alternates, "claim", 1);
-    if (!body)
+        "ignore_hosts", strings_json(req->ignore_hosts, req->n_ignore_hosts), "num_alternates",
+        req->num_alternates, "claim", 1);
+    if (!body || !json_is_array(json_object_get(body, "ignore_hosts")))
         return fy_fail(err, FY_E_NOMEM, NULL);
     _cleanup_free_ char *url = fy_strdup_printf("%s/internal/v1/select_destinations",
                                                 ctx->cfg.scheduler_url);
@@ -124,6 +136,21 @@ fy_code cond_sched_release(const cond_ctx *ctx, const char *consumer_uuid, const
     return post(ctx, url, body, IDEMPOTENT_RETRIES, SCHED_TIMEOUT_MS, NULL, err);
 }
 
+fy_code cond_sched_move(const cond_ctx *ctx, const char *from_consumer, const char *to_consumer,
+                        const char *host, fy_err *err)
+{
+    _cleanup_(json_decrefp) json_t *body =
+        json_pack("{s:s,s:s,s:o}", "from_consumer", from_consumer, "to_consumer", to_consumer,
+                  "host", str_or_null(host));
+    if (!body)
+        return fy_fail(err, FY_E_NOMEM, NULL);
+    _cleanup_free_ char *url =
+        fy_strdup_printf("%s/internal/v1/allocations/move", ctx->cfg.scheduler_url);
+    if (!url)
+        return fy_fail(err, FY_E_NOMEM, NULL);
+    return post(ctx, url, body, IDEMPOTENT_RETRIES, SCHED_TIMEOUT_MS, NULL, err);
+}
+
 fy_code cond_agent_url(const char *host, char **ret, fy_err *err)
 {
     const char *p[] = {host};
@@ -143,20 +170,30 @@ fy_code cond_agent_url(const char *host, char **ret, fy_err *err)
     return FY_E_OK;
 }
 
-fy_code cond_agent_post(const cond_ctx *ctx, const char *host, const char *instance_uuid,
-                        const char *action, const json_t *body, int retries, long timeout_ms,
-                        json_t **ret_json, fy_err *err)
+fy_code cond_agent_post_path(const cond_ctx *ctx, const char *host, const char *path,
+                             const json_t *body, int retries, long timeout_ms,
+                             json_t **ret_json, fy_err *err)
 {
     _cleanup_free_ char *base = NULL;
     if (cond_agent_url(host, &base, err))
         return err->code;
-    _cleanup_free_ char *url =
-        fy_strdup_printf("%s/internal/v1/instances/%s/%s", base, instance_uuid, action);
+    _cleanup_free_ char *url = fy_strdup_printf("%s%s", base, path);
     _cleanup_(json_decrefp) json_t *empty = body ? NULL : json_object();
     if (!url || (!body && !empty))
         return fy_fail(err, FY_E_NOMEM, NULL);
     fy_code rc = post(ctx, url, body ? body : empty, retries, timeout_ms, ret_json, err);
     if (rc)
-        fy_debug("%s %s on %s: %s", action, instance_uuid, host, err->msg);
+        fy_debug("POST %s on %s: %s", path, host, err->msg);
     return rc;
+}
+
+fy_code cond_agent_post(const cond_ctx *ctx, const char *host, const char *instance_uuid,
+                        const char *action, const json_t *body, int retries, long timeout_ms,
+                        json_t **ret_json, fy_err *err)
+{
+    _cleanup_free_ char *path =
+        fy_strdup_printf("/internal/v1/instances/%s/%s", instance_uuid, action);
+    if (!path)
+        return fy_fail(err, FY_E_NOMEM, NULL);
+    return cond_agent_post_path(ctx, host, path, body, retries, timeout_ms, ret_json, err);
 }

@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 #include "cond.h"
+#include "cond_cold.h"
+#include "cond_migration.h"
 #include "fy_cleanup.h"
 #include "fy_log.h"
 #include "fy_util.h"
@@ -15,8 +17,42 @@
 #define DESTROY_CALL_TIMEOUT_MS 10000L
 #define DESTROY_BACKOFF_MAX_MS 5000L
 
-enum { STEP_DESTROY, STEP_RELEASE, STEP_CLEANUP };
-static const char *const delete_steps[] = {"destroy", "release", "cleanup"};
+enum { STEP_CONFIRM, STEP_DESTROY, STEP_RELEASE, STEP_CLEANUP };
+static const char *const delete_steps[] = {"confirm_move", "destroy", "release", "cleanup"};
+
+/* As Nova, a server deleted while it waits in VERIFY_RESIZE is confirmed first:
+ * the source still keeps a copy of the guest, and the migration still holds the
+ * source's resources and the quota the move reserved. */
+static fy_code confirm_pending_move(cond_run *run, const cond_instance *inst, fy_err *err)
+{
+    static const fy_mig_status from[] = {FY_MIG_FINISHED, FY_MIG_CONFIRMING};
+    char mig[37];
+    fy_code rc = cond_instance_pending_move(inst->uuid, mig, err);
+    if (rc == FY_E_NOT_FOUND)
+        return FY_E_OK;
+    if (rc)
+        return rc;
+    cond_migration m = {0};
+    if (cond_mig_load(mig, &m, err))
+        return err->code;
+    json_t *body = json_pack("{s:o, s:o}", "migration", cond_mig_body_migration(&m), "instance",
+                             cond_mig_body_instance(inst));
+    rc = body ? cond_mig_agent_step(run->ctx, m.source_compute, mig, "confirm_migration", body, 3,
+                                    DESTROY_CALL_TIMEOUT_MS, NULL, err)
+              : fy_fail(err, FY_E_NOMEM, NULL);
+    json_decref(body);
+    if (rc == FY_E_OK)
+        rc = cond_sched_release(run->ctx, mig, NULL, err);
+    if (rc == FY_E_OK)
+        rc = cond_quota_rollback(mig, err);
+    /* finished -> confirming -> confirmed, as a confirm request would move it. */
+    if (rc == FY_E_OK)
+        rc = cond_mig_set_status_any(mig, from, ELEMENTSOF(from), FY_MIG_CONFIRMING, err);
+    if (rc == FY_E_OK)
+        rc = cond_mig_set_status(mig, FY_MIG_CONFIRMING, FY_MIG_CONFIRMED, NULL, err);
+    cond_mig_clear(&m);
+    return rc;
+}
 
 static fy_code destroy_on_host(cond_run *run, const char *host, fy_err *err)
 {
@@ -59,6 +95,14 @@ static fy_code delete_run(cond_run *run, const cond_instance *inst, fy_err *err)
 {
     size_t at = cond_step_index(run, delete_steps, ELEMENTSOF(delete_steps));
     const char *uuid = run->task.instance_uuid;
+    if (at <= STEP_CONFIRM && fy_streq(inst->vm_state, "resized")) {
+        if (cond_step(run, delete_steps[STEP_CONFIRM], NULL, err))
+            return err->code;
+        if (confirm_pending_move(run, inst, err)) {
+            fy_err_prefix(err, "confirming the pending resize");
+            return cond_retry_later(run, err);
+        }
+    }
     if (at <= STEP_DESTROY && inst->host) {
         if (cond_step(run, delete_steps[STEP_DESTROY], NULL, err))
             return err->code;

@@ -191,6 +191,8 @@ static fy_code engine_threads_start(cond_engine *eng, fy_err *err)
     if (pthread_create(&eng->renewer, NULL, renewer_main, eng) != 0)
         return fy_fail(err, FY_E_INTERNAL, "cannot start the lease thread");
     eng->renewer_started = true;
+    if (cond_jobs_start(err))
+        return err->code;
     for (size_t i = 0; i < eng->nworkers; i++) {
         cond_worker *w = &eng->workers[i];
         w->eng = eng;
@@ -239,6 +241,7 @@ void cond_engine_stop(cond_engine *eng)
         return;
     atomic_store(&eng->stopping, true);
     engine_kick(eng);
+    cond_jobs_stop();   /* wakes tasks waiting for a migration job */
     for (size_t i = 0; i < eng->nworkers; i++)
         if (eng->workers[i].started)
             pthread_join(eng->workers[i].thread, NULL);

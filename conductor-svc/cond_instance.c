@@ -162,3 +162,13 @@ void cond_action_finish_q(const cond_run *run, bool ok)
     if (cond_action_finish(run->task.instance_uuid, run->task.request_id, ok, &err))
         fy_warn("instance %s: action not finished: %s", run->task.instance_uuid, err.msg);
 }
+
+fy_code cond_instance_pending_move(const char *instance_uuid, char *ret, fy_err *err)
+{
+    const char *p[] = {instance_uuid};
+    _cleanup_pgres_ PGresult *res = NULL;
+    if (fy_db_exec_one(&cond_sql_pending_move, p, &res, err))
+        return err->code;
+    snprintf(ret, 37, "%s", fy_db_str(res, 0, "uuid"));
+    return FY_E_OK;
+}

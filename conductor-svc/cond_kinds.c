@@ -8,6 +8,11 @@ const cond_kind cond_kinds[] = {
     {"delete", cond_delete_run},
     {"start", cond_start_run},
     {"stop", cond_stop_run},
+    {"migrate", cond_migrate_run},
+    {"resize", cond_resize_run},
+    {"confirm", cond_confirm_run},
+    {"revert", cond_revert_run},
+    {"live_migrate", cond_live_run},
 };
 
 const size_t cond_nkinds = ELEMENTSOF(cond_kinds);

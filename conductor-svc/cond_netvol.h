@@ -26,3 +26,12 @@ fy_code cond_vol_terminate_connection(const char *attachment_id, const char *hos
 fy_code cond_vol_roll_detaching(const char *volume_id, fy_err *err);
 /* Does the instance boot from a volume (an attachment with boot_index 0)? */
 fy_code cond_vol_is_volume_backed(const char *instance_uuid, bool *ret, fy_err *err);
+
+/* ---- SQL (cond_netvol_sql.c) ---- */
+#include "fy_db.h"
+extern const fy_sql cond_nv_sql_ports_lock, cond_nv_sql_binding_setup, cond_nv_sql_ports_status,
+    cond_nv_sql_binding_teardown, cond_nv_sql_binding_deactivate, cond_nv_sql_binding_activate,
+    cond_nv_sql_binding_drop_others, cond_nv_sql_ports_info;
+extern const fy_sql cond_nv_sql_bdi, cond_nv_sql_attachment_volume, cond_nv_sql_connection_put,
+    cond_nv_sql_volume_attached, cond_nv_sql_connection_drop, cond_nv_sql_volume_roll_detaching,
+    cond_nv_sql_volume_backed;

@@ -5,10 +5,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cond.h"
+#include "cond_cold.h"
+#include "cond_fault.h"
 #include "fy_cleanup.h"
 #include "fy_httpc.h"
 #include "fy_json.h"
+#include "fy_health.h"
 #include "fy_log.h"
+#include "fy_metrics_http.h"
 #include "fy_service.h"
 #include "fy_util.h"
 
@@ -16,7 +20,12 @@
 
 const fy_route cond_routes[] = {
     {"GET", "/healthz", cond_healthz, FY_R_PUBLIC},
+    {"GET", "/readyz", fy_health_handler, FY_R_PUBLIC},
+    {"GET", "/metrics", fy_metrics_handler, FY_R_PUBLIC},
     {"GET", "/internal/v1/tasks/{}", cond_task_show, FY_R_INTERNAL},
+    {"GET", "/internal/v1/faults", cond_fault_handle_get, FY_R_INTERNAL},
+    {"PUT", "/internal/v1/faults", cond_fault_handle_put, FY_R_INTERNAL},
+    {"DELETE", "/internal/v1/faults", cond_fault_handle_delete, FY_R_INTERNAL},
 };
 const size_t cond_nroutes = ELEMENTSOF(cond_routes);
 
@@ -80,6 +89,7 @@ static const char *parse_args(int argc, char **argv)
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
         {"help", no_argument, NULL, 'h'},
+        {"log-format", required_argument, NULL, 'L'},
         {NULL, 0, NULL, 0},
     };
     const char *file = NULL;
@@ -89,7 +99,11 @@ static const char *parse_args(int argc, char **argv)
             file = optarg;
             continue;
         }
-        fprintf(stderr, "usage: %s [--config FILE]\n", argv[0]);
+        if (c == 'L') {
+            setenv("FERRY_LOG_FORMAT", optarg, 1); /* the config loader applies env last */
+            continue;
+        }
+        fprintf(stderr, "usage: %s [--config FILE] [--log-format text|json]\n", argv[0]);
         exit(c == 'h' ? 0 : 2);
     }
     return file;
@@ -106,7 +120,9 @@ static fy_code server_start(cond_ctx *ctx, fy_httpd **ret, fy_err *err)
         .nroutes = cond_nroutes,
         .svc = ctx,
         .service_secret = ctx->cfg.service_secret,
+        .finished = fy_metrics_http_finished,
     };
+    fy_metrics_collect_tasks();
     return fy_httpd_start(&conf, ret, err);
 }
 
@@ -116,6 +132,7 @@ static int run(cond_ctx *ctx)
     fy_err err = {0};
     fy_httpd *d = NULL;
     cond_engine *eng = NULL;
+    cond_autoconfirm *ac = NULL;
     int service_id = 0;
 
     if (fy_db_init(cfg->db_url, "ferry-conductor", &err) || fy_schema_check(&err) ||
@@ -123,12 +140,13 @@ static int run(cond_ctx *ctx)
         fy_service_register(cfg->host, "ferry-conductor", cfg->advertise_url, "internal",
                             &service_id, &err) ||
         fy_service_heartbeat_start(service_id, (int)cfg->report_interval, &err) ||
-        cond_engine_start(ctx, &eng, &err))
+        cond_engine_start(ctx, &eng, &err) || cond_autoconfirm_start(ctx, &ac, &err))
         goto fail;
     fy_info("ferry-conductor on %s (scheduler %s)", cfg->advertise_url, cfg->scheduler_url);
 
     int sig = fy_signals_wait();
     fy_info("signal %d: stopping; running tasks finish or are released", sig);
+    cond_autoconfirm_stop(ac);
     cond_engine_stop(eng);
     fy_service_heartbeat_stop();
     fy_httpd_stop(d);
@@ -136,6 +154,7 @@ static int run(cond_ctx *ctx)
     return 0;
 fail:
     fy_error("start-up failed: %s: %s", fy_code_name(err.code), err.msg);
+    cond_autoconfirm_stop(ac);
     cond_engine_stop(eng);
     fy_service_heartbeat_stop();
     fy_httpd_stop(d);

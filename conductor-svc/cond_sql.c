@@ -221,7 +221,7 @@ const fy_sql cond_sql_event_start = {
     "cond_event_start",
     "INSERT INTO instance_action_events (action_id, event, host)"
     " SELECT id, $3, $4 FROM instance_actions WHERE instance_uuid = $1 AND request_id = $2"
-    " ON CONFLICT (action_id, event) DO UPDATE"
+    " ON CONFLICT (action_id, event, (COALESCE(host, ''))) DO UPDATE"
     "    SET host = EXCLUDED.host, start_time = now(), finish_time = NULL, result = NULL,"
     "        traceback = NULL",
     4,
@@ -231,7 +231,10 @@ const fy_sql cond_sql_event_finish = {
     "cond_event_finish",
     "UPDATE instance_action_events e SET finish_time = now(), result = $4, traceback = $5"
     "  FROM instance_actions a"
-    " WHERE a.id = e.action_id AND a.instance_uuid = $1 AND a.request_id = $2 AND e.event = $3",
+    " WHERE a.id = e.action_id AND a.instance_uuid = $1 AND a.request_id = $2 AND e.event = $3"
+    /* The latest attempt of the event (one per host tried). */
+    "   AND e.id = (SELECT max(e2.id) FROM instance_action_events e2"
+    "                WHERE e2.action_id = a.id AND e2.event = $3)",
     5,
 };
 
@@ -246,5 +249,14 @@ const fy_sql cond_sql_action_finish = {
 const fy_sql cond_sql_service_url = {
     "cond_service_url",
     "SELECT url FROM services WHERE host = $1 AND \"binary\" = 'ferry-compute'",
+    1,
+};
+
+const fy_sql cond_sql_pending_move = {
+    "cond_pending_move",
+    "SELECT uuid::text AS uuid FROM migrations"
+    " WHERE instance_uuid = $1 AND migration_type IN ('migration', 'resize')"
+    "   AND status = 'finished'"
+    " ORDER BY id DESC LIMIT 1",
     1,
 };

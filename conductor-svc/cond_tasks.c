@@ -3,9 +3,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cond.h"
+#include "cond_fault.h"
 #include "fy_cleanup.h"
 #include "fy_json.h"
 #include "fy_log.h"
+#include "fy_metrics.h"
 #include "fy_util.h"
 
 static void interval(char out[32], int seconds)
@@ -148,6 +150,7 @@ fy_code cond_step(cond_run *run, const char *step, const json_t *params, fy_err 
         return cond_retry_later(run, err);
     snprintf(run->task.step, sizeof(run->task.step), "%s", step);
     fy_debug("task %s: step %s", run->task.uuid, step);
+    cond_fault_check(step);
     return FY_E_OK;
 }
 
@@ -176,9 +179,59 @@ const cond_kind *cond_kind_find(const char *kind)
 /* A transient failure is retried after this long rather than at once. */
 #define COND_RETRY_DELAY_S 2
 
+static const fy_metric_def m_running = {
+    "ferry_conductor_tasks_running", "Tasks this conductor is working on, by kind.",
+    FY_METRIC_GAUGE, {"kind", NULL}, {0}};
+static const fy_metric_def m_retried = {
+    "ferry_conductor_tasks_retried_total",
+    "Tasks claimed again after an earlier claim (released, lease expired), by kind.",
+    FY_METRIC_COUNTER, {"kind", NULL}, {0}};
+static const fy_metric_def m_runs = {
+    "ferry_conductor_task_runs_total",
+    "Task runs by kind and outcome (done, failed, released, lost).", FY_METRIC_COUNTER,
+    {"kind", "outcome", NULL}, {0}};
+static const fy_metric_def m_seconds = {
+    "ferry_conductor_task_run_duration_seconds", "Duration of one task run, by kind.",
+    FY_METRIC_HISTOGRAM, {"kind", NULL}, {0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900}};
+
+static void task_metrics_end(const cond_task *t, const char *outcome, uint64_t start_us)
+{
+    fy_metric_inc(&m_running, FY_LV(t->kind), -1);
+    fy_metric_inc(&m_runs, FY_LV(t->kind, outcome), 1);
+    fy_metric_observe(&m_seconds, FY_LV(t->kind), (double)(fy_now_us() - start_us) / 1e6);
+}
+
+/* How long a task's outcome write is retried while the database is away. */
+#define COND_OUTCOME_RETRY_MS 120000
+
+/* The lease thread renews every running task of this conductor, so an outcome
+ * lost to a database restart would strand the task: the write is retried until
+ * the database is back (or the lease turns out to be someone else's). */
+static fy_code write_outcome(cond_run *run, bool release, bool ok, int delay_s, const char *msg,
+                             fy_err *werr)
+{
+    long wait_ms = 200;
+    uint64_t deadline = fy_now_ms() + COND_OUTCOME_RETRY_MS;
+    for (;;) {
+        fy_err_clear(werr);
+        fy_code rc = release ? cond_task_release(&run->task, run->owner, delay_s, msg, werr)
+                             : cond_task_finish(&run->task, run->owner, ok, msg, werr);
+        if (rc == FY_E_OK || rc == FY_E_CONFLICT || fy_now_ms() >= deadline)
+            return rc;
+        fy_warn("task %s: outcome not recorded yet: %s", run->task.uuid, werr->msg);
+        if (!cond_sleep(run, wait_ms))
+            return rc;
+        wait_ms = wait_ms * 2 > 5000 ? 5000 : wait_ms * 2;
+    }
+}
+
 void cond_task_execute(cond_run *run)
 {
     cond_task *t = &run->task;
+    uint64_t start_us = fy_now_us();
+    fy_metric_inc(&m_running, FY_LV(t->kind), 1);
+    if (t->attempts > 1)
+        fy_metric_inc(&m_retried, FY_LV(t->kind), 1);
     fy_log_set_request_id(t->request_id);
     fy_log_set_migration_id(t->migration_uuid[0] ? t->migration_uuid : NULL);
     fy_info("task %s: %s of %s (step '%s', claim %d)", t->uuid, t->kind,
@@ -193,19 +246,21 @@ void cond_task_execute(cond_run *run)
         rc = k->run(run, &err);
 
     fy_err werr = {0};
+    task_metrics_end(t, run->lost ? "lost" : rc && run->release ? "released" : rc ? "failed" : "done",
+                     start_us);
     if (run->lost) {
         fy_warn("task %s: lease lost, another conductor has it", t->uuid);
     } else if (rc && run->release) {
         int delay = cond_stopping(run) ? 0 : COND_RETRY_DELAY_S;
         fy_info("task %s: released at step '%s': %s", t->uuid, t->step, err.msg);
-        if (cond_task_release(t, run->owner, delay, err.msg, &werr))
+        if (write_outcome(run, true, false, delay, err.msg, &werr))
             fy_warn("task %s: release failed (lease will expire): %s", t->uuid, werr.msg);
     } else {
         if (rc)
             fy_warn("task %s: %s failed: %s", t->uuid, t->kind, err.msg);
         else
             fy_info("task %s: %s done", t->uuid, t->kind);
-        if (cond_task_finish(t, run->owner, rc == FY_E_OK, rc ? err.msg : NULL, &werr))
+        if (write_outcome(run, false, rc == FY_E_OK, 0, rc ? err.msg : NULL, &werr))
             fy_warn("task %s: could not record the outcome (lease will expire): %s", t->uuid,
                     werr.msg);
     }

@@ -1,6 +1,7 @@
 /* ferry-scheduler — chooses destination hosts and claims their resources. */
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "fy_db.h"
@@ -15,6 +16,7 @@ static const char *parse_args(int argc, char **argv)
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
         {"help", no_argument, NULL, 'h'},
+        {"log-format", required_argument, NULL, 'L'},
         {NULL, 0, NULL, 0},
     };
     const char *file = NULL;
@@ -24,7 +26,11 @@ static const char *parse_args(int argc, char **argv)
             file = optarg;
             continue;
         }
-        fprintf(stderr, "usage: %s [--config FILE]\n", argv[0]);
+        if (c == 'L') {
+            setenv("FERRY_LOG_FORMAT", optarg, 1); /* the config loader applies env last */
+            continue;
+        }
+        fprintf(stderr, "usage: %s [--config FILE] [--log-format text|json]\n", argv[0]);
         exit(c == 'h' ? 0 : 2);
     }
     return file;

@@ -8,6 +8,8 @@
 #include "fy_cleanup.h"
 #include "fy_json.h"
 #include "fy_log.h"
+#include "fy_metrics.h"
+#include "fy_metrics_http.h"
 #include "fy_util.h"
 #include "sched.h"
 
@@ -172,6 +174,12 @@ static fy_code reply(fy_resp *resp, json_t *body, fy_err *err)
 
 /* ---- handlers ---- */
 
+static const fy_metric_def m_decision = {
+    "ferry_scheduler_decision_duration_seconds",
+    "Time to choose (and claim) a destination, by result (chosen or the error code).",
+    FY_METRIC_HISTOGRAM, {"result", NULL},
+    {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5}};
+
 fy_code sched_h_select_destinations(fy_req *req, fy_resp *resp, fy_err *err)
 {
     const sched_ctx *ctx = req->svc;
@@ -188,6 +196,7 @@ fy_code sched_h_select_destinations(fy_req *req, fy_resp *resp, fy_err *err)
     sched_result r = { 0 };
     rc = sched_select_destinations(&ctx->policy, &sreq, &r, err);
     double ms = (double)(fy_now_us() - t0) / 1000.0;
+    fy_metric_observe(&m_decision, FY_LV(rc == FY_E_OK ? "chosen" : fy_code_name(rc)), ms / 1000);
     if (rc != FY_E_OK) {
         fy_info("select_destinations for %s: no host (%s) in %.2f ms",
                 sreq.consumer_uuid ? sreq.consumer_uuid : "-", fy_code_name(rc), ms);
@@ -315,6 +324,8 @@ fy_code sched_h_move(fy_req *req, fy_resp *resp, fy_err *err)
 
 const fy_route sched_routes[] = {
     {"GET", "/healthz", fy_health_handler, FY_R_PUBLIC},
+    {"GET", "/readyz", fy_health_handler, FY_R_PUBLIC},
+    {"GET", "/metrics", fy_metrics_handler, FY_R_PUBLIC},
     {"POST", "/internal/v1/select_destinations", sched_h_select_destinations, FY_R_INTERNAL},
     {"POST", "/internal/v1/claims", sched_h_claim, FY_R_INTERNAL},
     {"POST", "/internal/v1/allocations/release", sched_h_release, FY_R_INTERNAL},
@@ -348,6 +359,9 @@ fy_code sched_server_start(sched_ctx *ctx, fy_httpd **ret, fy_err *err)
         .nroutes = sched_nroutes,
         .svc = ctx,
         .service_secret = ctx->cfg->service_secret,
+        .finished = fy_metrics_http_finished,
     };
+    /* Liveness of every service is the scheduler's business: report it here once. */
+    fy_metrics_collect_heartbeats();
     return fy_httpd_start(&conf, ret, err);
 }

@@ -28,8 +28,9 @@ def admin(stack):
 
 @pytest.fixture(scope="session")
 def member(stack):
-    stack.manage("user", "create", "alice", "--password", "alice-pw-1", "--project", "demo",
-                 "--role", "member")
+    if not stack.sql("SELECT 1 FROM users WHERE name = 'alice'"):
+        stack.manage("user", "create", "alice", "--password", "alice-pw-1", "--project", "demo",
+                     "--role", "member")
     return Client(stack.api, "alice", "alice-pw-1", "demo")
 
 
@@ -39,3 +40,12 @@ def clean(admin):
     admin.delete_all()
     yield
     admin.delete_all()
+
+
+@pytest.fixture
+def agents(stack):
+    """Clears the compute agents' injected faults and runtime settings around a test."""
+    from ferry import reset_agents
+    reset_agents(stack)
+    yield stack
+    reset_agents(stack)

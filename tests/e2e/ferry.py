@@ -152,3 +152,221 @@ class Client:
             self.delete(s["id"], wait=False)
         for s in servers:
             self.delete(s["id"], wait=True)
+
+
+# --- migrations: side stacks, agent control, records, invariants -----------------
+
+class SideStack(Stack):
+    """A second local stack with its own state directory, ports and options."""
+
+    def __init__(self, state, port_base, **options):
+        super().__init__()
+        self.state = state
+        self.options = dict(options, FERRY_STATE_DIR=state, FERRY_PORT_BASE=str(port_base))
+
+    def up(self, **extra_env):
+        super().up(**self.options, **extra_env)
+
+    def down(self):
+        subprocess.run([STACK, "down"], check=False, env=dict(os.environ, **self.options))
+
+
+def agent_url(stack, host):
+    return f"http://127.0.0.1:{int(stack.env['FERRY_PORT_BASE']) + 10 + int(host[4:])}"
+
+
+def agent(stack, host, method, path, body=None, timeout=10):
+    """Calls a compute agent's internal API with the service credential."""
+    return requests.request(method, agent_url(stack, host) + path, json=body, timeout=timeout,
+                            headers={"X-Service-Token": stack.env["FERRY_SERVICE_SECRET"]})
+
+
+def hosts(stack):
+    return [f"host{i}" for i in range(1, int(stack.env["FERRY_HOSTS"]) + 1)]
+
+
+# What PUT /internal/v1/settings restores after a test (the agents' defaults).
+AGENT_DEFAULTS = {"fake_memory_copy_ms": 0, "fake_dirty_rate": 0.0,
+                  "live_migration_completion_timeout_s": 0, "live_migration_timeout_action": "abort",
+                  "live_migration_progress_timeout_s": 0}
+
+
+def inject(stack, host, step, action="error", times=1):
+    r = agent(stack, host, "PUT", "/internal/v1/faults",
+              {"faults": [{"step": step, "action": action, "times": times}]})
+    assert r.status_code in (200, 204), f"faults on {host}: {r.status_code} {r.text}"
+
+
+def set_agent(stack, host, **settings):
+    r = agent(stack, host, "PUT", "/internal/v1/settings", settings)
+    assert r.status_code in (200, 204), f"settings on {host}: {r.status_code} {r.text}"
+
+
+def reset_agents(stack):
+    """Clears faults and runtime settings on every agent that answers."""
+    for h in hosts(stack):
+        try:
+            agent(stack, h, "DELETE", "/internal/v1/faults", timeout=3)
+            agent(stack, h, "PUT", "/internal/v1/settings", AGENT_DEFAULTS, timeout=3)
+        except requests.RequestException:
+            pass
+
+
+def guests(stack, host):
+    """Instance uuids the agent of host has defined (any state)."""
+    r = agent(stack, host, "GET", "/internal/v1/instances")
+    assert r.status_code == 200, r.text
+    return {i["uuid"] for i in r.json()["instances"]}
+
+
+def instances_path(stack, host):
+    shared = os.path.join(stack.state, "shared-instances")
+    if os.path.isdir(shared):
+        return shared
+    return os.path.join(stack.state, "hosts", host, "instances")
+
+
+def disk_path(stack, host, sid):
+    return os.path.join(instances_path(stack, host), sid, "disk")
+
+
+def leftovers(stack, host, sid):
+    """Files of sid in host's instances path other than the guest's own directory."""
+    base = instances_path(stack, host)
+    if not os.path.isdir(base):
+        return []
+    return sorted(n for n in os.listdir(base) if n.startswith(sid) and n != sid)
+
+
+def action(client, sid, body, mv=None):
+    return client.post(f"/v2.1/servers/{sid}/action", body, mv=mv)
+
+
+def migrations(client, mv="2.80", **filters):
+    q = "&".join(f"{k}={v}" for k, v in filters.items())
+    return client.ok(client.get("/v2.1/os-migrations" + (f"?{q}" if q else ""), mv=mv))["migrations"]
+
+
+def last_migration(client, sid):
+    ms = migrations(client, instance_uuid=sid)
+    assert ms, f"no migration for {sid}"
+    return max(ms, key=lambda m: m["id"])
+
+
+def wait_migration(client, sid, statuses, timeout=30, mid=None):
+    deadline = time.time() + timeout
+    while True:
+        ms = migrations(client, instance_uuid=sid)
+        m = max(ms, key=lambda x: x["id"]) if mid is None else \
+            next((x for x in ms if x["id"] == mid), None)
+        if m and m["status"] in statuses:
+            return m
+        if time.time() > deadline:
+            raise ApiError(f"migration of {sid} still {m and m['status']}, wanted {statuses}")
+        time.sleep(0.05)
+
+
+def instance_action(client, sid, name):
+    """The newest instance action called name, with its events."""
+    acts = client.ok(client.get(f"/v2.1/servers/{sid}/os-instance-actions"))["instanceActions"]
+    acts = [a for a in acts if a["action"] == name]
+    assert acts, f"no {name} action for {sid}"
+    newest = max(acts, key=lambda a: a["start_time"])
+    return client.ok(client.get(f"/v2.1/servers/{sid}/os-instance-actions/{newest['request_id']}"))[
+        "instanceAction"]
+
+
+def events(client, sid, name):
+    """{event name: result} of the newest action called name."""
+    return {e["event"]: e["result"] for e in instance_action(client, sid, name)["events"]}
+
+
+def wait_events(client, sid, name, wanted, timeout=10):
+    """Events are finished a moment after the state change the API shows."""
+    deadline = time.time() + timeout
+    while True:
+        ev = events(client, sid, name)
+        if all(ev.get(k) == v for k, v in wanted.items()) or time.time() > deadline:
+            return ev
+        time.sleep(0.05)
+
+
+def allocations(stack, consumer):
+    """{host: (vcpus, memory_mb, disk_gb)} held by one consumer."""
+    rows = stack.sql("SELECT n.host, a.vcpus, a.memory_mb, a.disk_gb FROM allocations a "
+                     f"JOIN compute_nodes n ON n.id = a.node_id WHERE a.consumer_uuid = '{consumer}'")
+    return {r[0]: tuple(int(x) for x in r[1:]) for r in rows}
+
+
+def bindings(stack, sid):
+    return sorted((r[0], r[1]) for r in stack.sql(
+        "SELECT b.host, b.status FROM port_bindings b JOIN ports p ON p.id = b.port_id "
+        f"WHERE p.device_id = '{sid}'"))
+
+
+def connections(stack, sid):
+    return sorted(r[0] for r in stack.sql(
+        "SELECT c.host FROM volume_connections c JOIN volume_attachments a ON a.id = c.attachment_id "
+        f"WHERE a.instance_uuid = '{sid}'"))
+
+
+def migration_consumers(stack, sid):
+    """Allocations still held by any migration of sid (none once a move is over)."""
+    return stack.sql("SELECT a.consumer_uuid, n.host FROM allocations a JOIN compute_nodes n "
+                     "ON n.id = a.node_id JOIN migrations m ON m.uuid = a.consumer_uuid "
+                     f"WHERE m.instance_uuid = '{sid}'")
+
+
+def assert_settled(stack, client, sid, host, flavor=None, status="ACTIVE", ports=0, volumes=0):
+    """After any outcome: the server, its guest, disk, allocation, port bindings and
+    volume connections are on host and nowhere else, and nothing is left in between."""
+    s = client.server(sid)
+    assert s["status"] == status, (s["status"], s.get("fault"))
+    assert s["OS-EXT-SRV-ATTR:host"] == host
+    assert s["OS-EXT-STS:task_state"] is None
+    assert s["OS-EXT-STS:power_state"] == (4 if status == "SHUTOFF" else 1)
+    if flavor is not None:
+        assert s["flavor"]["original_name"] == flavor
+    for h in hosts(stack):
+        assert (sid in guests(stack, h)) == (h == host), f"guest of {sid} on {h}"
+        if instances_path(stack, h) != instances_path(stack, host):
+            assert not os.path.exists(disk_path(stack, h, sid)), f"disk of {sid} left on {h}"
+        assert leftovers(stack, h, sid) == [], f"files of {sid} left on {h}"
+    assert os.path.exists(disk_path(stack, host, sid))
+    assert list(allocations(stack, sid)) == [host]
+    assert migration_consumers(stack, sid) == []
+    assert bindings(stack, sid) == [(host, "ACTIVE")] * ports
+    assert connections(stack, sid) == [host] * volumes
+    return s
+
+
+def make_flavor(client, fid, ram, vcpus=1, disk=1):
+    r = client.post("/v2.1/flavors", {"flavor": {"name": fid, "ram": ram, "vcpus": vcpus,
+                                                 "disk": disk, "id": fid}})
+    assert r.status_code in (200, 409), r.text
+    return fid
+
+
+def make_port(client, name):
+    nets = client.ok(client.get("/network/v2.0/networks"))["networks"]
+    assert nets, "no network"
+    return client.ok(client.post("/network/v2.0/ports", {"port": {
+        "network_id": nets[0]["id"], "name": name}}), 201)["port"]["id"]
+
+
+def make_volume(client, name, size=1):
+    project = client.ok(client.get("/identity/v3/auth/tokens", headers={
+        "X-Subject-Token": client.token}))["token"]["project"]["id"]
+    v = client.ok(client.post(f"/volume/v3/{project}/volumes", {"volume": {
+        "size": size, "name": name}}), 202, 200)["volume"]
+    return v["id"]
+
+
+def boot_with_port_and_volume(client, name, az=None, flavor="6"):
+    port = make_port(client, name + "-port")
+    vol = make_volume(client, name + "-vol")
+    sid = client.boot(name, flavor=flavor, networks=[{"port": port}], az=az,
+                      block_device_mapping_v2=[{"uuid": vol, "source_type": "volume",
+                                                "destination_type": "volume", "boot_index": -1,
+                                                "delete_on_termination": False}])
+    return sid, port, vol

@@ -20,9 +20,10 @@ def test_boot_pinned_host_then_stop_start_delete(admin, stack, clean):
     s = admin.wait(sid)
     assert s["OS-EXT-SRV-ATTR:host"] == "host2"
     # The fake driver's guest is a real directory of files on that host.
-    node_dir = f"{stack.env['FERRY_STATE_DIR']}/hosts/host2/instances/{sid}"
+    host_dir = f"{stack.env['FERRY_STATE_DIR']}/hosts/host2"
+    node_dir = f"{host_dir}/instances/{sid}"
     import os
-    assert os.path.exists(node_dir + "/domain.json") and os.path.exists(node_dir + "/disk")
+    assert os.path.exists(f"{host_dir}/domains/{sid}.json") and os.path.exists(node_dir + "/disk")
     admin.ok(admin.post(f"/v2.1/servers/{sid}/action", {"os-stop": None}), 202)
     s = admin.wait(sid, ("SHUTOFF",))
     assert s["OS-EXT-STS:power_state"] == 4

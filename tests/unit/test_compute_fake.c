@@ -104,7 +104,7 @@ static void test_spawn_creates_sparse_disk(void **state)
     assert_int_equal(st.st_size, 2 * GiB);
     assert_true((long long)st.st_blocks * 512 < 1024 * 1024);   /* sparse */
 
-    _cleanup_free_ char *dom = path_in(f, UUID_A, "domain.json");
+    _cleanup_free_ char *dom = fy_strdup_printf("%s/domains/%s.json", f->dir, UUID_A);
     json_t *d = json_load_file(dom, 0, NULL);
     assert_non_null(d);
     assert_string_equal(json_string_value(json_object_get(d, "uuid")), UUID_A);
