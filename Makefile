@@ -2,6 +2,7 @@
 CC      ?= gcc
 SANITIZE ?=
 BUILD   ?= build$(if $(SANITIZE),-san)
+.DEFAULT_GOAL := all
 
 # libvirt (the compute agent's libvirt driver, compute-agent/compute_libvirt.c) is
 # optional: without libvirt-dev the agent is built with the fake driver only.

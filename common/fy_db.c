@@ -420,3 +420,19 @@ long fy_db_affected(PGresult *res)
     const char *s = res ? PQcmdTuples(res) : "";
     return *s ? strtol(s, NULL, 10) : 0;
 }
+
+/* For the other fy_db_*.c files (fy_db_int.h). */
+fy_code fy_db__ensure_conn(fy_db_tls *t, fy_err *err)
+{
+    return ensure_conn(t, err);
+}
+
+fy_code fy_db__prepare(fy_db_tls *t, const fy_sql *s, bool *retry, fy_err *err)
+{
+    return prepare(t, s, retry, err);
+}
+
+fy_code fy_db__map_error(fy_db_tls *t, const char *what, PGresult *res, fy_err *err)
+{
+    return map_error(t, what, res, err);
+}

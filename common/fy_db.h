@@ -39,6 +39,17 @@ fy_code fy_db_exec_script(const char *sql, fy_err *err);
 /* Rows affected by the last command in res (UPDATE/DELETE/INSERT). */
 long fy_db_affected(PGresult *res);
 
+/* One statement of a batch; res (may be NULL) receives its result on success. */
+typedef struct fy_db_op {
+    const fy_sql *stmt;
+    const char *const *params;
+    PGresult **res;
+} fy_db_op;
+/* Sends ops in one round trip (libpq pipeline mode).  Outside fy_db_txn() they
+ * run as one implicit transaction: all or nothing; inside, as part of it.  On
+ * failure no result is handed out.  Errors map as fy_db_exec's. */
+fy_code fy_db_batch(const fy_db_op *ops, size_t n, fy_err *err);
+
 typedef fy_code (*fy_db_txn_fn)(void *arg, fy_err *err);
 /* serializable=false runs READ COMMITTED (use FOR UPDATE / conditional updates). */
 fy_code fy_db_txn(fy_db_txn_fn fn, void *arg, bool serializable, fy_err *err);

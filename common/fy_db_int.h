@@ -24,3 +24,7 @@ void fy_db__reset(fy_db_tls *t);
 /* Runs trusted text with the simple protocol on the thread's connection;
  * sent_ret (may be NULL) tells whether the text reached the server. */
 fy_code fy_db__simple(const char *text, PGresult **ret, bool *sent_ret, fy_err *err);
+/* fy_db.c's connection check, statement preparation and error mapping. */
+fy_code fy_db__ensure_conn(fy_db_tls *t, fy_err *err);
+fy_code fy_db__prepare(fy_db_tls *t, const fy_sql *s, bool *retry, fy_err *err);
+fy_code fy_db__map_error(fy_db_tls *t, const char *what, PGresult *res, fy_err *err);

@@ -95,9 +95,24 @@ fy_code cond_task_requeue_deletes(long *ret_count, fy_err *err);
 
 /* One run of a claimed task, handed to its handler. */
 typedef struct cond_engine cond_engine;
+/* cond_pending.c: best-effort writes (instance-action events) held back to
+ * go out with the run's next step or outcome write, in one round trip. */
+typedef struct cond_pending cond_pending;
+cond_pending *cond_pending_new(void);
+void cond_pending_free(cond_pending *q);
+/* Copies the n params, the one at time_at replaced by the current time; false
+ * (nothing queued) when q is NULL or full. */
+bool cond_pending_add(cond_pending *q, const fy_sql *stmt, const char *const *p, int n,
+                      int time_at);
+/* Runs the queued writes before `then` (may be NULL) in one batch; a failing
+ * queued write is dropped with a warning and `then` runs alone. */
+fy_code cond_pending_flush(cond_pending *q, const fy_sql *then, const char *const *then_p,
+                           PGresult **then_res, fy_err *err);
+
 typedef struct cond_run {
     const cond_ctx *ctx;
     cond_engine *eng;           /* NULL when run outside the engine (tests) */
+    cond_pending *pending;      /* NULL: event writes go out at once */
     cond_task task;
     char owner[320];
     int lease_s;
@@ -221,6 +236,10 @@ fy_code cond_sched_move(const cond_ctx *ctx, const char *from_consumer, const ch
 
 /* The compute agent URL of host from `services` (FY_E_NOT_FOUND when none). */
 fy_code cond_agent_url(const char *host, char **ret, fy_err *err);
+/* cond_urlcache.c: agent URLs remembered for a few seconds. */
+bool cond_urlcache_get(const char *host, char *out, size_t size);
+void cond_urlcache_put(const char *host, const char *url);
+void cond_urlcache_forget(const char *host);
 /* POST <agent>/internal/v1/instances/<uuid>/<action>.  body NULL sends {}.
  * *ret_json (may be NULL) receives the answer, owned by the caller. */
 fy_code cond_agent_post(const cond_ctx *ctx, const char *host, const char *instance_uuid,

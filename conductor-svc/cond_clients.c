@@ -153,6 +153,11 @@ fy_code cond_sched_move(const cond_ctx *ctx, const char *from_consumer, const ch
 
 fy_code cond_agent_url(const char *host, char **ret, fy_err *err)
 {
+    char cached[512];
+    if (cond_urlcache_get(host, cached, sizeof(cached))) {
+        *ret = strdup(cached);
+        return *ret ? FY_E_OK : fy_fail(err, FY_E_NOMEM, NULL);
+    }
     const char *p[] = {host};
     _cleanup_pgres_ PGresult *res = NULL;
     if (fy_db_exec(&cond_sql_service_url, p, &res, err))
@@ -166,6 +171,7 @@ fy_code cond_agent_url(const char *host, char **ret, fy_err *err)
     char *copy = strndup(url, n);
     if (!copy)
         return fy_fail(err, FY_E_NOMEM, NULL);
+    cond_urlcache_put(host, copy);
     *ret = copy;
     return FY_E_OK;
 }
@@ -184,6 +190,8 @@ fy_code cond_agent_post_path(const cond_ctx *ctx, const char *host, const char *
     fy_code rc = post(ctx, url, body ? body : empty, retries, timeout_ms, ret_json, err);
     if (rc)
         fy_debug("POST %s on %s: %s", path, host, err->msg);
+    if (rc == FY_E_UNAVAILABLE)   /* it may have come back elsewhere */
+        cond_urlcache_forget(host);
     return rc;
 }
 

@@ -11,6 +11,7 @@
 #include "cond.h"
 #include "fy_cleanup.h"
 #include "fy_log.h"
+#include "fy_util.h"
 
 /* Fallback poll when no notification arrives (internals.md: 2 s). */
 #define COND_POLL_MS 2000
@@ -29,12 +30,14 @@ struct cond_engine {
     atomic_bool stopping;
     atomic_bool renew_stop;     /* leases are renewed until the workers are gone */
     pthread_mutex_t lock;
-    pthread_cond_t wake;
-    unsigned long generation;   /* bumped by every notification */
+    pthread_cond_t wake;        /* stop, and the lease thread's period */
+    pthread_cond_t work;        /* one idle worker per token */
+    unsigned long tokens;       /* notifications not yet taken by a worker */
     cond_worker *workers;
     size_t nworkers;
     pthread_t listener, renewer;
     bool listener_started, renewer_started;
+    atomic_ullong leases_ok_ms; /* last successful lease renewal (fy_now_ms) */
 };
 
 bool cond_stopping(const cond_run *run)
@@ -53,31 +56,44 @@ static void deadline_in(struct timespec *ts, long ms)
     }
 }
 
-/* Waits until the generation moves past seen, stop, or ms elapse. */
-static void engine_wait(cond_engine *eng, unsigned long seen, long ms)
+/* A notification wakes one idle worker, not all of them: sixteen workers
+ * racing for one task cost sixteen claims.  Tokens are capped at the worker
+ * count; an idle worker that finds no task waits for the next token. */
+static void engine_wait_token(cond_engine *eng)
 {
-    struct timespec ts;
-    deadline_in(&ts, ms);
     pthread_mutex_lock(&eng->lock);
-    while (eng->generation == seen && !atomic_load(&eng->stopping))
-        if (pthread_cond_timedwait(&eng->wake, &eng->lock, &ts) == ETIMEDOUT)
-            break;
+    while (eng->tokens == 0 && !atomic_load(&eng->stopping))
+        pthread_cond_wait(&eng->work, &eng->lock);
+    if (eng->tokens > 0)
+        eng->tokens--;
     pthread_mutex_unlock(&eng->lock);
 }
 
-static unsigned long engine_generation(cond_engine *eng)
+static void engine_kick_one(cond_engine *eng)
 {
     pthread_mutex_lock(&eng->lock);
-    unsigned long g = eng->generation;
+    if (eng->tokens < eng->nworkers)
+        eng->tokens++;
+    pthread_cond_signal(&eng->work);
     pthread_mutex_unlock(&eng->lock);
-    return g;
 }
 
-static void engine_kick(cond_engine *eng)
+/* After a claim: when no token is pending, one more worker looks for work,
+ * so a backlog found by a poll (no notifications) is spread over workers. */
+static void engine_chain(cond_engine *eng)
 {
     pthread_mutex_lock(&eng->lock);
-    eng->generation++;
+    bool idle = eng->tokens == 0;
+    pthread_mutex_unlock(&eng->lock);
+    if (idle)
+        engine_kick_one(eng);
+}
+
+static void engine_kick_all(cond_engine *eng)
+{
+    pthread_mutex_lock(&eng->lock);
     pthread_cond_broadcast(&eng->wake);
+    pthread_cond_broadcast(&eng->work);
     pthread_mutex_unlock(&eng->lock);
 }
 
@@ -99,6 +115,21 @@ bool cond_sleep(const cond_run *run, long ms)
     return !atomic_load(&eng->stopping);
 }
 
+/* Leases not renewed for a while (the database was away) may have run out:
+ * they are renewed before the next claim, or this process could claim a task
+ * one of its own workers is still running.  Nothing to do while the lease
+ * thread keeps up. */
+static fy_code leases_fresh(cond_engine *eng, int lease_s, fy_err *err)
+{
+    unsigned long long period_ms = (unsigned long long)lease_s * 1000ULL / 3;
+    if (fy_now_ms() - atomic_load(&eng->leases_ok_ms) <= period_ms + period_ms / 2)
+        return FY_E_OK;
+    if (cond_task_renew(eng->owner_prefix, lease_s, NULL, err))
+        return err->code;
+    atomic_store(&eng->leases_ok_ms, fy_now_ms());
+    return FY_E_OK;
+}
+
 static void *worker_main(void *arg)
 {
     cond_worker *w = arg;
@@ -108,20 +139,18 @@ static void *worker_main(void *arg)
     int lease_s = (int)eng->ctx->cfg.lease_seconds;
 
     while (!atomic_load(&eng->stopping)) {
-        unsigned long seen = engine_generation(eng);
         cond_run run = {.ctx = eng->ctx, .eng = eng, .lease_s = lease_s};
         snprintf(run.owner, sizeof(run.owner), "%s", owner);
         bool found = false;
         fy_err err = {0};
-        if (cond_task_claim(owner, lease_s, &run.task, &found, &err)) {
+        if (leases_fresh(eng, lease_s, &err) ||
+            cond_task_claim(owner, lease_s, &run.task, &found, &err))
             fy_warn("task claim failed: %s", err.msg);
-            engine_wait(eng, seen, COND_POLL_MS);
-            continue;
-        }
         if (!found) {
-            engine_wait(eng, seen, COND_POLL_MS);
+            engine_wait_token(eng);
             continue;
         }
+        engine_chain(eng);
         cond_task_execute(&run);
         cond_task_clear(&run.task);
     }
@@ -129,24 +158,38 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
+/* Also the fallback poll: one worker every COND_POLL_MS without a
+ * notification (a released task comes due, a notification was missed). */
 static void *listener_main(void *arg)
 {
     cond_engine *eng = arg;
     fy_db_listener *l = NULL;
+    uint64_t last_kick = fy_now_ms();
     while (!atomic_load(&eng->stopping)) {
         if (!l) {
             fy_err err = {0};
             if (fy_db_listen("ferry_tasks", &l, &err)) {
                 fy_debug("LISTEN ferry_tasks failed, polling: %s", err.msg);
-                engine_wait(eng, engine_generation(eng), COND_POLL_MS);
+                engine_kick_one(eng);
+                struct timespec ts;
+                deadline_in(&ts, COND_POLL_MS);
+                pthread_mutex_lock(&eng->lock);
+                while (!atomic_load(&eng->stopping))
+                    if (pthread_cond_timedwait(&eng->wake, &eng->lock, &ts) == ETIMEDOUT)
+                        break;
+                pthread_mutex_unlock(&eng->lock);
                 continue;
             }
             /* Work queued while not listening is found by the next claim. */
-            engine_kick(eng);
+            engine_kick_one(eng);
+            last_kick = fy_now_ms();
         }
         char payload[128];
-        if (fy_db_wait_notify(l, COND_LISTEN_WAIT_MS, payload, sizeof(payload)))
-            engine_kick(eng);
+        if (fy_db_wait_notify(l, COND_LISTEN_WAIT_MS, payload, sizeof(payload)) ||
+            fy_now_ms() - last_kick >= COND_POLL_MS) {
+            engine_kick_one(eng);
+            last_kick = fy_now_ms();
+        }
     }
     fy_db_listener_free(l);
     fy_db_thread_cleanup();
@@ -171,6 +214,8 @@ static void *renewer_main(void *arg)
         fy_err err = {0};
         if (cond_task_renew(eng->owner_prefix, lease_s, NULL, &err))
             fy_warn("lease renewal failed: %s", err.msg);
+        else
+            atomic_store(&eng->leases_ok_ms, fy_now_ms());
     }
     fy_db_thread_cleanup();
     return NULL;
@@ -182,6 +227,7 @@ static fy_code engine_threads_start(cond_engine *eng, fy_err *err)
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&eng->wake, &ca);
+    pthread_cond_init(&eng->work, &ca);
     pthread_condattr_destroy(&ca);
     pthread_mutex_init(&eng->lock, NULL);
 
@@ -220,6 +266,7 @@ fy_code cond_engine_start(const cond_ctx *ctx, cond_engine **ret, fy_err *err)
              (long)getpid());
     atomic_init(&eng->stopping, false);
     atomic_init(&eng->renew_stop, false);
+    atomic_init(&eng->leases_ok_ms, fy_now_ms());
     eng->nworkers = (size_t)ctx->cfg.workers;
     eng->workers = calloc(eng->nworkers, sizeof(*eng->workers));
     if (!eng->workers) {
@@ -240,7 +287,7 @@ void cond_engine_stop(cond_engine *eng)
     if (!eng)
         return;
     atomic_store(&eng->stopping, true);
-    engine_kick(eng);
+    engine_kick_all(eng);
     cond_jobs_stop();   /* wakes tasks waiting for a migration job */
     for (size_t i = 0; i < eng->nworkers; i++)
         if (eng->workers[i].started)
@@ -248,10 +295,11 @@ void cond_engine_stop(cond_engine *eng)
     if (eng->listener_started)
         pthread_join(eng->listener, NULL);
     atomic_store(&eng->renew_stop, true);
-    engine_kick(eng);
+    engine_kick_all(eng);
     if (eng->renewer_started)
         pthread_join(eng->renewer, NULL);
     pthread_cond_destroy(&eng->wake);
+    pthread_cond_destroy(&eng->work);
     pthread_mutex_destroy(&eng->lock);
     free(eng->workers);
     free(eng);

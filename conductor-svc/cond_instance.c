@@ -91,7 +91,7 @@ static fy_code exec_simple(const fy_sql *stmt, const char *const *p, fy_err *err
 fy_code cond_event_start(const char *instance_uuid, const char *request_id, const char *event,
                          const char *host, fy_err *err)
 {
-    const char *p[] = {instance_uuid, request_id, event, host};
+    const char *p[] = {instance_uuid, request_id, event, host, NULL};
     return exec_simple(&cond_sql_event_start, p, err);
 }
 
@@ -99,14 +99,14 @@ fy_code cond_event_finish(const char *instance_uuid, const char *request_id, con
                           bool ok, const char *traceback, fy_err *err)
 {
     const char *p[] = {instance_uuid, request_id, event, ok ? "Success" : "Error",
-                       ok ? NULL : traceback};
+                       ok ? NULL : traceback, NULL};
     return exec_simple(&cond_sql_event_finish, p, err);
 }
 
 fy_code cond_action_finish(const char *instance_uuid, const char *request_id, bool ok,
                            fy_err *err)
 {
-    const char *p[] = {instance_uuid, request_id, ok ? NULL : "Error"};
+    const char *p[] = {instance_uuid, request_id, ok ? NULL : "Error", NULL};
     return exec_simple(&cond_sql_action_finish, p, err);
 }
 
@@ -140,8 +140,13 @@ fy_code cond_instance_set_error(const char *uuid, int code, const char *message,
     return fy_db_txn(set_error_txn, &a, false, err);
 }
 
+/* Within the engine these go out with the task's next step write (explicit
+ * times keep them true); a run outside the engine writes them at once. */
 void cond_event_start_q(const cond_run *run, const char *event, const char *host)
 {
+    const char *p[] = {run->task.instance_uuid, run->task.request_id, event, host, NULL};
+    if (cond_pending_add(run->pending, &cond_sql_event_start, p, 5, 4))
+        return;
     fy_err err = {0};
     if (cond_event_start(run->task.instance_uuid, run->task.request_id, event, host, &err))
         fy_warn("instance %s: event %s not recorded: %s", run->task.instance_uuid, event,
@@ -150,6 +155,10 @@ void cond_event_start_q(const cond_run *run, const char *event, const char *host
 
 void cond_event_finish_q(const cond_run *run, const char *event, bool ok, const char *tb)
 {
+    const char *p[] = {run->task.instance_uuid, run->task.request_id, event,
+                       ok ? "Success" : "Error", ok ? NULL : tb, NULL};
+    if (cond_pending_add(run->pending, &cond_sql_event_finish, p, 6, 5))
+        return;
     fy_err err = {0};
     if (cond_event_finish(run->task.instance_uuid, run->task.request_id, event, ok, tb, &err))
         fy_warn("instance %s: event %s not recorded: %s", run->task.instance_uuid, event,
@@ -158,6 +167,9 @@ void cond_event_finish_q(const cond_run *run, const char *event, bool ok, const 
 
 void cond_action_finish_q(const cond_run *run, bool ok)
 {
+    const char *p[] = {run->task.instance_uuid, run->task.request_id, ok ? NULL : "Error", NULL};
+    if (cond_pending_add(run->pending, &cond_sql_action_finish, p, 4, 3))
+        return;
     fy_err err = {0};
     if (cond_action_finish(run->task.instance_uuid, run->task.request_id, ok, &err))
         fy_warn("instance %s: action not finished: %s", run->task.instance_uuid, err.msg);

@@ -184,10 +184,8 @@ static fy_code advance(live_ctx *lc, fy_mig_status to, fy_err *err)
 
 static fy_code record_checks(live_ctx *lc, fy_err *err)
 {
-    bool block = lc->block_migration, shared = lc->shared_path;
-    if (cond_mig_set_dest(lc->mig.uuid, lc->dest, lc->dest_node, err) ||
-        cond_mig_set_storage(lc->mig.uuid, &block, &shared, err) ||
-        cond_mig_merge_data(lc->mig.uuid, lc->mig.migrate_data, err))
+    if (cond_mig_record_decision(lc->mig.uuid, lc->dest, lc->dest_node, lc->block_migration,
+                                 lc->shared_path, lc->mig.migrate_data, err))
         return live_transient(lc, err);
     return FY_E_OK;
 }

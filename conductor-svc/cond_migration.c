@@ -175,6 +175,24 @@ fy_code cond_mig_set_storage(const char *uuid, const bool *block_migration,
     return exec_simple(&cond_mig_sql_storage, p, err);
 }
 
+fy_code cond_mig_record_decision(const char *uuid, const char *host, const char *node,
+                                 bool block_migration, bool shared_storage,
+                                 const json_t *data, fy_err *err)
+{
+    _cleanup_free_ char *text = json_is_object(data) ? fy_json_dump(data) : strdup("{}");
+    if (!text)
+        return fy_fail(err, FY_E_NOMEM, NULL);
+    const char *pd[] = {uuid, host, node ? node : host};
+    const char *ps[] = {uuid, tristate(&block_migration), tristate(&shared_storage)};
+    const char *pm[] = {uuid, text};
+    const fy_db_op ops[] = {
+        {&cond_mig_sql_dest, pd, NULL},
+        {&cond_mig_sql_storage, ps, NULL},
+        {&cond_mig_sql_merge, pm, NULL},
+    };
+    return fy_db_batch(ops, ELEMENTSOF(ops), err);
+}
+
 static json_t *str_or_null(const char *s)
 {
     return s ? json_string(s) : json_null();

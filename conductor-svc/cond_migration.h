@@ -48,6 +48,10 @@ fy_code cond_mig_set_dest(const char *uuid, const char *host, const char *node, 
 /* Records block_migration / shared_storage (a NULL pointer leaves the column). */
 fy_code cond_mig_set_storage(const char *uuid, const bool *block_migration,
                              const bool *shared_storage, fy_err *err);
+/* The destination, the storage facts and migrate_data, in one round trip. */
+fy_code cond_mig_record_decision(const char *uuid, const char *host, const char *node,
+                                 bool block_migration, bool shared_storage,
+                                 const json_t *data, fy_err *err);
 
 /* The "migration" member of an agent step body (docs/migrations.md). */
 json_t *cond_mig_body_migration(const cond_migration *m);

@@ -22,45 +22,36 @@ static fy_code need_host(const char *s, fy_err *err)
     return FY_E_OK;
 }
 
-/* Runs stmts in order with the same parameters. */
-static fy_code exec_all(const fy_sql *const *stmts, size_t n, const char *const *p, fy_err *err)
-{
-    for (size_t i = 0; i < n; i++) {
-        _cleanup_pgres_ PGresult *res = NULL;
-        if (fy_db_exec(stmts[i], p, &res, err))
-            return err->code;
-    }
-    return FY_E_OK;
-}
-
 /* ---- network ---- */
 
-typedef struct net_args {
-    const char *instance, *host;
-    const fy_sql *change;      /* the binding change, run after the ports are locked */
-} net_args;
+/* A deadlock with another port change is retried like fy_db_txn() does. */
+#define NET_DEADLOCK_RETRIES 4
 
-/* Lock the ports, change their bindings, derive the ports' status. */
-static fy_code net_txn(void *arg, fy_err *err)
+static fy_code batch_retrying(const fy_db_op *ops, size_t n, fy_err *err)
 {
-    net_args *a = arg;
-    const char *p1[] = {a->instance};
-    const char *p2[] = {a->instance, a->host};
-    _cleanup_pgres_ PGresult *lock = NULL, *chg = NULL, *st = NULL;
-    if (fy_db_exec(&cond_nv_sql_ports_lock, p1, &lock, err) ||
-        fy_db_exec(a->change, p2, &chg, err) ||
-        fy_db_exec(&cond_nv_sql_ports_status, p1, &st, err))
-        return err->code;
-    return FY_E_OK;
+    fy_code rc = fy_db_batch(ops, n, err);
+    for (int i = 0; rc == FY_E_DB_RETRY && !fy_db_in_txn() && i < NET_DEADLOCK_RETRIES; i++) {
+        fy_err_clear(err);
+        rc = fy_db_batch(ops, n, err);
+    }
+    return rc;
 }
 
+/* Lock the ports, change their bindings, derive the ports' status: one
+ * round trip, one transaction. */
 static fy_code net_change(const char *instance_uuid, const char *host, const fy_sql *change,
                           fy_err *err)
 {
     if (need_uuid("instance", instance_uuid, err) || need_host(host, err))
         return err->code;
-    net_args a = {.instance = instance_uuid, .host = host, .change = change};
-    return fy_db_txn(net_txn, &a, false, err);
+    const char *p1[] = {instance_uuid};
+    const char *p2[] = {instance_uuid, host};
+    const fy_db_op ops[] = {
+        {&cond_nv_sql_ports_lock, p1, NULL},
+        {change, p2, NULL},
+        {&cond_nv_sql_ports_status, p1, NULL},
+    };
+    return batch_retrying(ops, ELEMENTSOF(ops), err);
 }
 
 fy_code cond_net_setup_on_host(const char *instance_uuid, const char *host, fy_err *err)
@@ -83,31 +74,19 @@ fy_code cond_net_migrate_start(const char *instance_uuid, const char *source, co
     return net_change(instance_uuid, source, &cond_nv_sql_binding_deactivate, err);
 }
 
-static fy_code finish_txn(void *arg, fy_err *err)
-{
-    net_args *a = arg;
-    static const fy_sql *const stmts[] = {
-        &cond_nv_sql_binding_activate,
-        &cond_nv_sql_binding_drop_others,
-    };
-    const char *p1[] = {a->instance};
-    _cleanup_pgres_ PGresult *lock = NULL, *st = NULL;
-    if (fy_db_exec(&cond_nv_sql_ports_lock, p1, &lock, err))
-        return err->code;
-    const char *p2[] = {a->instance, a->host};
-    if (exec_all(stmts, ELEMENTSOF(stmts), p2, err))
-        return err->code;
-    if (fy_db_exec(&cond_nv_sql_ports_status, p1, &st, err))
-        return err->code;
-    return FY_E_OK;
-}
-
 fy_code cond_net_migrate_finish(const char *instance_uuid, const char *dest, fy_err *err)
 {
     if (need_uuid("instance", instance_uuid, err) || need_host(dest, err))
         return err->code;
-    net_args a = {.instance = instance_uuid, .host = dest};
-    return fy_db_txn(finish_txn, &a, false, err);
+    const char *p1[] = {instance_uuid};
+    const char *p2[] = {instance_uuid, dest};
+    const fy_db_op ops[] = {
+        {&cond_nv_sql_ports_lock, p1, NULL},
+        {&cond_nv_sql_binding_activate, p2, NULL},
+        {&cond_nv_sql_binding_drop_others, p2, NULL},
+        {&cond_nv_sql_ports_status, p1, NULL},
+    };
+    return batch_retrying(ops, ELEMENTSOF(ops), err);
 }
 
 fy_code cond_net_info(const char *instance_uuid, json_t **ret, fy_err *err)

@@ -219,31 +219,33 @@ const fy_sql cond_sql_fault_add = {
 /* A rescheduled build starts the same event again on its next host. */
 const fy_sql cond_sql_event_start = {
     "cond_event_start",
-    "INSERT INTO instance_action_events (action_id, event, host)"
-    " SELECT id, $3, $4 FROM instance_actions WHERE instance_uuid = $1 AND request_id = $2"
+    "INSERT INTO instance_action_events (action_id, event, host, start_time)"
+    " SELECT id, $3, $4, COALESCE($5::timestamptz, now()) FROM instance_actions"
+    "  WHERE instance_uuid = $1 AND request_id = $2"
     " ON CONFLICT (action_id, event, (COALESCE(host, ''))) DO UPDATE"
-    "    SET host = EXCLUDED.host, start_time = now(), finish_time = NULL, result = NULL,"
-    "        traceback = NULL",
-    4,
+    "    SET host = EXCLUDED.host, start_time = EXCLUDED.start_time, finish_time = NULL,"
+    "        result = NULL, traceback = NULL",
+    5,
 };
 
 const fy_sql cond_sql_event_finish = {
     "cond_event_finish",
-    "UPDATE instance_action_events e SET finish_time = now(), result = $4, traceback = $5"
+    "UPDATE instance_action_events e"
+    "   SET finish_time = COALESCE($6::timestamptz, now()), result = $4, traceback = $5"
     "  FROM instance_actions a"
     " WHERE a.id = e.action_id AND a.instance_uuid = $1 AND a.request_id = $2 AND e.event = $3"
     /* The latest attempt of the event (one per host tried). */
     "   AND e.id = (SELECT max(e2.id) FROM instance_action_events e2"
     "                WHERE e2.action_id = a.id AND e2.event = $3)",
-    5,
+    6,
 };
 
 const fy_sql cond_sql_action_finish = {
     "cond_action_finish",
-    "UPDATE instance_actions SET finish_time = now(), message = COALESCE($3, message),"
-    "       updated_at = now()"
+    "UPDATE instance_actions SET finish_time = COALESCE($4::timestamptz, now()),"
+    "       message = COALESCE($3, message), updated_at = now()"
     " WHERE instance_uuid = $1 AND request_id = $2",
-    3,
+    4,
 };
 
 const fy_sql cond_sql_service_url = {

@@ -76,33 +76,47 @@ fy_code cond_task_claim(const char *owner, int lease_s, cond_task *ret, bool *re
     return FY_E_OK;
 }
 
-static fy_code exec_owned(const fy_sql *stmt, const char *const *p, fy_err *err)
+/* The run's pending event writes (q, may be NULL) go out in the same round trip. */
+static fy_code exec_owned(cond_pending *q, const fy_sql *stmt, const char *const *p,
+                          fy_err *err)
 {
     _cleanup_pgres_ PGresult *res = NULL;
-    if (fy_db_exec(stmt, p, &res, err))
+    if (cond_pending_flush(q, stmt, p, &res, err))
         return err->code;
     if (fy_db_affected(res) != 1)
         return fy_fail(err, FY_E_CONFLICT, "task lease lost to another conductor");
     return FY_E_OK;
 }
 
-fy_code cond_task_finish(const cond_task *t, const char *owner, bool ok, const char *error,
-                         fy_err *err)
+static fy_code task_finish(cond_pending *q, const cond_task *t, const char *owner, bool ok,
+                           const char *error, fy_err *err)
 {
     char id[24];
     snprintf(id, sizeof(id), "%lld", t->id);
     const char *p[] = {id, owner, ok ? "done" : "failed", error};
-    return exec_owned(&cond_sql_task_finish, p, err);
+    return exec_owned(q, &cond_sql_task_finish, p, err);
 }
 
-fy_code cond_task_release(const cond_task *t, const char *owner, int delay_s, const char *why,
-                          fy_err *err)
+fy_code cond_task_finish(const cond_task *t, const char *owner, bool ok, const char *error,
+                         fy_err *err)
+{
+    return task_finish(NULL, t, owner, ok, error, err);
+}
+
+static fy_code task_release(cond_pending *q, const cond_task *t, const char *owner,
+                            int delay_s, const char *why, fy_err *err)
 {
     char id[24], iv[32];
     snprintf(id, sizeof(id), "%lld", t->id);
     interval(iv, delay_s);
     const char *p[] = {id, owner, iv, why};
-    return exec_owned(&cond_sql_task_release, p, err);
+    return exec_owned(q, &cond_sql_task_release, p, err);
+}
+
+fy_code cond_task_release(const cond_task *t, const char *owner, int delay_s, const char *why,
+                          fy_err *err)
+{
+    return task_release(NULL, t, owner, delay_s, why, err);
 }
 
 fy_code cond_task_renew(const char *owner_prefix, int lease_s, long *ret_renewed, fy_err *err)
@@ -141,7 +155,8 @@ fy_code cond_step(cond_run *run, const char *step, const json_t *params, fy_err 
     if (params && !text)
         return fy_fail(err, FY_E_NOMEM, NULL);
     const char *p[] = {id, run->owner, step, iv, text};
-    fy_code rc = exec_owned(params ? &cond_sql_task_step_params : &cond_sql_task_step, p, err);
+    fy_code rc = exec_owned(run->pending, params ? &cond_sql_task_step_params : &cond_sql_task_step,
+                            p, err);
     if (rc == FY_E_CONFLICT) {
         run->lost = true;
         return rc;
@@ -214,8 +229,8 @@ static fy_code write_outcome(cond_run *run, bool release, bool ok, int delay_s, 
     uint64_t deadline = fy_now_ms() + COND_OUTCOME_RETRY_MS;
     for (;;) {
         fy_err_clear(werr);
-        fy_code rc = release ? cond_task_release(&run->task, run->owner, delay_s, msg, werr)
-                             : cond_task_finish(&run->task, run->owner, ok, msg, werr);
+        fy_code rc = release ? task_release(run->pending, &run->task, run->owner, delay_s, msg, werr)
+                             : task_finish(run->pending, &run->task, run->owner, ok, msg, werr);
         if (rc == FY_E_OK || rc == FY_E_CONFLICT || fy_now_ms() >= deadline)
             return rc;
         fy_warn("task %s: outcome not recorded yet: %s", run->task.uuid, werr->msg);
@@ -239,6 +254,7 @@ void cond_task_execute(cond_run *run)
 
     fy_err err = {0};
     fy_code rc;
+    run->pending = cond_pending_new();   /* without it events are written at once */
     const cond_kind *k = cond_kind_find(t->kind);
     if (!k)
         rc = fy_fail(&err, FY_E_INTERNAL, "unknown task kind '%s'", t->kind);
@@ -264,6 +280,8 @@ void cond_task_execute(cond_run *run)
             fy_warn("task %s: could not record the outcome (lease will expire): %s", t->uuid,
                     werr.msg);
     }
+    cond_pending_free(run->pending);
+    run->pending = NULL;
     fy_log_set_migration_id(NULL);
     fy_log_set_request_id(NULL);
 }

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <pthread.h>
+#include <time.h>
 #include <cmocka.h>
 #include "../../conductor-svc/cond.h"
 #include "fy_cleanup.h"
@@ -367,6 +368,63 @@ static void test_step_saves_params(void **state)
     cond_task_clear(&run.task);
 }
 
+static const fy_sql sql_add_action = {
+    "t_cond_add_action",
+    "INSERT INTO instance_actions (instance_uuid, action, request_id) VALUES ($1, 'migrate', 'req-test')",
+    1};
+static const fy_sql sql_events = {
+    "t_cond_events",
+    "SELECT e.event, e.result, e.host, (e.finish_time >= e.start_time) AS ordered,"
+    "       (e.start_time < now() - interval '50 milliseconds') AS early"
+    "  FROM instance_action_events e JOIN instance_actions a ON a.id = e.action_id"
+    " WHERE a.instance_uuid = $1 ORDER BY e.id",
+    1};
+
+/* Queued event writes go out with the next step write, keeping the times at
+ * which they were queued; a run without a queue writes them at once. */
+static void test_events_ride_with_step(void **state)
+{
+    (void)state;
+    NEED_DB();
+    const char *uuid = "7d0f6a9e-5b1c-4d2e-9f3a-0b1c2d3e4f51";
+    add_instance(uuid, NULL);
+    const char *pa[] = {uuid};
+    _cleanup_pgres_ PGresult *ra = NULL;
+    fy_err e;
+    assert_int_equal(fy_db_exec(&sql_add_action, pa, &ra, &e), FY_E_OK);
+    long long id = add_task("migrate", uuid);
+    cond_run run = {.lease_s = 30, .pending = cond_pending_new()};
+    snprintf(run.owner, sizeof(run.owner), "p:1:0");
+    assert_int_equal(claim(run.owner, 30, &run.task), id);
+
+    cond_event_start_q(&run, "compute_prep_resize", "h1");
+    cond_event_finish_q(&run, "compute_prep_resize", false, "boom");
+    PGresult *r = NULL;
+    assert_int_equal(fy_db_exec(&sql_events, pa, &r, &e), FY_E_OK);
+    assert_int_equal(PQntuples(r), 0);            /* not written yet */
+    PQclear(r);
+    struct timespec ts = {0, 80 * 1000000L};
+    nanosleep(&ts, NULL);
+    assert_int_equal(cond_step(&run, "prep", NULL, &e), FY_E_OK);
+    assert_int_equal(fy_db_exec(&sql_events, pa, &r, &e), FY_E_OK);
+    assert_int_equal(PQntuples(r), 1);
+    assert_string_equal(fy_db_str(r, 0, "event"), "compute_prep_resize");
+    assert_string_equal(fy_db_str(r, 0, "result"), "Error");
+    assert_string_equal(fy_db_str(r, 0, "host"), "h1");
+    assert_true(fy_db_bool(r, 0, "ordered"));
+    assert_true(fy_db_bool(r, 0, "early"));       /* the time it was queued */
+    PQclear(r);
+
+    /* Without a queue: at once. */
+    cond_pending_free(run.pending);
+    run.pending = NULL;
+    cond_event_start_q(&run, "compute_resize_instance", "h2");
+    assert_int_equal(fy_db_exec(&sql_events, pa, &r, &e), FY_E_OK);
+    assert_int_equal(PQntuples(r), 2);
+    PQclear(r);
+    cond_task_clear(&run.task);
+}
+
 static void test_unknown_kind_fails(void **state)
 {
     (void)state;
@@ -436,6 +494,7 @@ int main(void)
         cmocka_unit_test_setup(test_instance_tasks_in_order, clean),
         cmocka_unit_test_setup(test_release_and_renew, clean),
         cmocka_unit_test_setup(test_step_saves_params, clean),
+        cmocka_unit_test_setup(test_events_ride_with_step, clean),
         cmocka_unit_test_setup(test_unknown_kind_fails, clean),
         cmocka_unit_test_setup(test_requeue_failed_deletes, clean),
         cmocka_unit_test_setup(test_delete_of_missing_instance_is_done, clean),

@@ -262,6 +262,64 @@ static void test_reconnect(void **state)
     assert_int_equal(get_v("after-kill"), 3);
 }
 
+static fy_code txn_with_batch(void *arg, fy_err *err)
+{
+    (void)arg;
+    const char *p1[] = {"in-txn", "7"};
+    const fy_db_op ops[] = {{&sql_insert, p1, NULL}};
+    if (fy_db_batch(ops, 1, err))
+        return err->code;
+    return fy_fail(err, FY_E_CONFLICT, "roll it back");
+}
+
+static void test_batch(void **state)
+{
+    (void)state;
+    NEED_DB();
+    fy_err e;
+    /* Results come back per statement, in order. */
+    const char *pa[] = {"b1", "1"}, *pb[] = {"b2", "2"}, *pg[] = {"b2"};
+    PGresult *got = NULL, *ins = NULL;
+    const fy_db_op ok_ops[] = {{&sql_insert, pa, &ins}, {&sql_insert, pb, NULL}, {&sql_get, pg, &got}};
+    assert_int_equal(fy_db_batch(ok_ops, 3, &e), FY_E_OK);
+    assert_non_null(got);
+    assert_int_equal(fy_db_affected(ins), 1);
+    assert_int_equal(PQntuples(got), 1);
+    assert_int_equal(fy_db_ll(got, 0, "v", -1), 2);
+    PQclear(got);
+    PQclear(ins);
+
+    /* All or nothing: a failing statement undoes the ones before it and no
+     * result is handed out. */
+    const char *pc[] = {"b3", "3"}, *pdup[] = {"b1", "9"}, *pg3[] = {"b3"};
+    got = NULL;
+    const fy_db_op bad_ops[] = {{&sql_insert, pc, NULL}, {&sql_insert, pdup, NULL}, {&sql_get, pg3, &got}};
+    assert_int_equal(fy_db_batch(bad_ops, 3, &e), FY_E_CONFLICT);
+    assert_null(got);
+    assert_int_equal(get_v("b3"), -1);
+    assert_int_equal(get_v("b1"), 1);
+
+    const fy_db_op sql_err[] = {{&sql_bad, NULL, NULL}};
+    assert_int_equal(fy_db_batch(sql_err, 1, &e), FY_E_DB);
+    /* The connection is usable afterwards (out of pipeline mode). */
+    assert_int_equal(get_v("b2"), 2);
+
+    /* Inside fy_db_txn() a batch is part of the transaction. */
+    assert_int_equal(fy_db_txn(txn_with_batch, NULL, false, &e), FY_E_CONFLICT);
+    assert_int_equal(get_v("in-txn"), -1);
+
+    /* A connection killed while idle: the batch goes out on a new one. */
+    terminate(my_pid());
+    const char *pk[] = {"after-kill-batch", "5"};
+    const fy_db_op kill_ops[] = {{&sql_insert, pk, NULL}};
+    assert_int_equal(fy_db_batch(kill_ops, 1, &e), FY_E_OK);
+    assert_int_equal(get_v("after-kill-batch"), 5);
+
+    /* Bad arguments are refused before anything is sent. */
+    const fy_db_op none[] = {{NULL, NULL, NULL}};
+    assert_int_equal(fy_db_batch(none, 1, &e), FY_E_INTERNAL);
+}
+
 static long long listener_pid(void)
 {
     PGconn *c = PQconnectdb(db_url);
@@ -330,6 +388,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_serialization_retry, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reconnect, setup, teardown),
         cmocka_unit_test_setup_teardown(test_listen_notify, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_batch, setup, teardown),
         cmocka_unit_test(test_bad_url),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
