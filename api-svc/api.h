@@ -11,6 +11,7 @@ typedef struct api_config {
     char *host;
     char *bind;
     long long port;
+    bool reuse_port;           /* share the port with other API processes (SO_REUSEPORT) */
     long long threads;
     char *log_level;
     char *log_format;

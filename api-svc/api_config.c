@@ -17,6 +17,8 @@ static const fy_cfg_opt api_config_table[] = {
     OPT("host", FY_CFG_STR, NULL, 0, 0, host, 0, "this host's name (default: hostname)"),
     OPT("bind", FY_CFG_STR, "127.0.0.1", 0, 0, bind, 0, "listen address"),
     OPT("port", FY_CFG_INT, "8774", 0, 65535, port, 0, "listen port"),
+    OPT("reuse_port", FY_CFG_BOOL, "false", 0, 0, reuse_port, 0,
+        "share bind:port with other ferry-api processes that set it too (SO_REUSEPORT)"),
     OPT("threads", FY_CFG_INT, "8", 1, 256, threads, 0, "HTTP worker threads"),
     OPT("log_level", FY_CFG_STR, "info", 0, 0, log_level, 0, "error, warn, info, debug"),
     OPT("log_format", FY_CFG_STR, "text", 0, 0, log_format, 0, "text or json"),

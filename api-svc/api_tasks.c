@@ -1,6 +1,7 @@
 /* Conductor tasks and instance-action records, written inside the caller's
  * transaction so they commit (or vanish) with the state change they belong to. */
 #include "api_servers.h"
+#include "fy_cleanup.h"
 #include "fy_util.h"
 
 fy_code api_task_enqueue(const char *kind, const char *instance_uuid, const char *migration_uuid,
@@ -11,12 +12,11 @@ fy_code api_task_enqueue(const char *kind, const char *instance_uuid, const char
     fy_uuid_v4(uuid);
     const char *p[] = {
         uuid, kind, instance_uuid, migration_uuid, request_id ? request_id : "", params_json};
-    fy_code rc = fy_db_exec(&api_sql_task_insert, p, NULL, err);
-    if (rc != FY_E_OK)
-        return rc;
-    /* NOTIFY inside the transaction is delivered at commit, never before. */
+    /* NOTIFY inside the transaction is delivered at commit, never before;
+     * both statements go out in one round trip. */
     const char *n[] = {uuid};
-    rc = fy_db_exec(&api_sql_task_notify, n, NULL, err);
+    const fy_db_op ops[] = {{&api_sql_task_insert, p, NULL}, {&api_sql_task_notify, n, NULL}};
+    fy_code rc = fy_db_batch(ops, ELEMENTSOF(ops), err);
     if (rc != FY_E_OK)
         return rc;
     if (ret_uuid)

@@ -48,6 +48,7 @@ static fy_code start(fy_httpd **ret, char **ret_upload, fy_err *err)
     fy_httpd_conf conf = {
         .bind_addr = cfg->bind,
         .port = (int)cfg->port,
+        .reuse_port = cfg->reuse_port,
         .threads = (unsigned)cfg->threads,
         .max_body = (size_t)cfg->max_body,
         .max_upload = (size_t)cfg->max_image_size,

@@ -4,7 +4,8 @@
  * headers are in, so a request that will be refused (404, 405, 401, 413 by
  * Content-Length, 415) is answered before its body is read.  The body is then
  * collected (JSON/RAW routes, bounded by max_body) or streamed to a temp file
- * (FY_R_UPLOAD, bounded by max_upload), and the handler runs on the last call. */
+ * (FY_R_UPLOAD, bounded by max_upload; fy_httpd_upload.c), and the handler runs on
+ * the last call. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -26,6 +27,7 @@
 #define FY_HTTPD_CONN_MEMORY (512 * 1024)
 #define FY_HTTPD_IDLE_TIMEOUT_S 300
 #define FY_HTTPD_STOP_WAIT_MS 15000
+#define FY_HTTPD_STOP_GRACE_MS 1000
 
 static bool request_id_sane(const char *s)
 {
@@ -92,6 +94,7 @@ static void conn_free(fy_httpd_conn *c)
         free(c->params[i]);
     if (c->upload_fd >= 0)
         close(c->upload_fd);
+    fy_httpd_upload_free(c);
     EVP_MD_CTX_free(c->upload_md);
     if (c->upload_path)
         unlink(c->upload_path);
@@ -151,6 +154,10 @@ static fy_code authenticate(fy_httpd_conn *c, fy_err *err)
 
 static fy_code open_upload(fy_httpd_conn *c, fy_err *err)
 {
+    /* The body's layout first: a refused one leaves no file behind. */
+    fy_code r = fy_httpd_upload_begin(c, err);
+    if (r)
+        return r;
     const char *dir = c->d->conf.upload_dir ? c->d->conf.upload_dir : "/tmp";
     if (asprintf(&c->upload_path, "%s/.upload-XXXXXX", dir) < 0) {
         c->upload_path = NULL;
@@ -193,20 +200,6 @@ static fy_code begin(fy_httpd_conn *c, fy_err *err)
     return FY_E_OK;
 }
 
-static fy_code write_all(int fd, const char *data, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, data, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return FY_E_IO;
-        data += w;
-        n -= (size_t)w;
-    }
-    return FY_E_OK;
-}
-
 static fy_code append_body(fy_httpd_conn *c, const char *data, size_t n, fy_err *err)
 {
     if (c->body_len + n + 1 > c->body_cap) {
@@ -232,13 +225,8 @@ static fy_code consume(fy_httpd_conn *c, const char *data, size_t n, fy_err *err
     if (c->received > body_limit(c))
         return fy_fail(err, FY_E_TOO_LARGE, "Request body exceeds the limit of %zu bytes",
                        body_limit(c));
-    if (c->upload_fd >= 0) {
-        if (write_all(c->upload_fd, data, n))
-            return fy_fail(err, FY_E_IO, "cannot write upload file: %s", strerror(errno));
-        if (!EVP_DigestUpdate(c->upload_md, data, n))
-            return fy_fail(err, FY_E_INTERNAL, "upload digest failed");
-        return FY_E_OK;
-    }
+    if (c->upload_fd >= 0)
+        return fy_httpd_upload_write(c, data, n, err);
     return append_body(c, data, n, err);
 }
 
@@ -268,6 +256,8 @@ static void drop_body(fy_httpd_conn *c)
 static fy_code run_handler(fy_httpd_conn *c, fy_err *err)
 {
     if (c->upload_fd >= 0) {
+        if (fy_httpd_upload_end(c, err))
+            return err->code;
         int fd = TAKE_FD(c->upload_fd);
         if (close(fd) < 0)
             return fy_fail(err, FY_E_IO, "cannot write upload file: %s", strerror(errno));
@@ -291,6 +281,15 @@ static fy_code run_handler(fy_httpd_conn *c, fy_err *err)
     return c->route->fn(&c->req, &c->resp, err);
 }
 
+/* While stopping, an answer also closes its connection: a keep-alive client then
+ * reconnects, to another process when several share the port (reuse_port). */
+static enum MHD_Result queue(fy_httpd_conn *c)
+{
+    if (atomic_load(&c->d->stopping))
+        fy_resp_add_header(&c->resp, MHD_HTTP_HEADER_CONNECTION, "close");
+    return fy_httpd_conn_queue(c);
+}
+
 static enum MHD_Result dispatch(fy_httpd_conn *c, const char *data, size_t *data_size,
                                 bool first)
 {
@@ -299,7 +298,7 @@ static enum MHD_Result dispatch(fy_httpd_conn *c, const char *data, size_t *data
     if (first) {
         if (begin(c, &err))
             fy_httpd_conn_fail(c, &err);
-        return c->answered ? fy_httpd_conn_queue(c) : MHD_YES;
+        return c->answered ? queue(c) : MHD_YES;
     }
     if (*data_size > 0) {
         if (!c->answered && consume(c, data, *data_size, &err)) {
@@ -318,7 +317,7 @@ static enum MHD_Result dispatch(fy_httpd_conn *c, const char *data, size_t *data
         c->answered = true;
         drop_upload(c);
     }
-    return fy_httpd_conn_queue(c);
+    return queue(c);
 }
 
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
@@ -353,13 +352,17 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (!c)
         return;
     *con_cls = NULL;
-    if (d->conf.finished) {
-        fy_log_set_request_id(c->request_id);
-        /* status 0: the client went away before an answer was queued */
-        d->conf.finished(&c->req, c->queued ? c->status : 0,
-                         (double)(fy_now_us() - c->start_us) / 1e6);
-        fy_log_set_request_id(NULL);
-    }
+    /* status 0: the client went away before an answer was queued */
+    int status = c->queued ? c->status : 0;
+    double seconds = (double)(fy_now_us() - c->start_us) / 1e6;
+    fy_log_set_request_id(c->request_id);
+    /* One line per request served: with several processes behind one port (reuse_port)
+     * this is how a request id is traced to the process that handled it. */
+    fy_info("%s %s -> %d (%.3f s)", c->req.method ? c->req.method : "-", c->path, status,
+            seconds);
+    if (d->conf.finished)
+        d->conf.finished(&c->req, status, seconds);
+    fy_log_set_request_id(NULL);
     conn_free(c);
 }
 
@@ -415,7 +418,14 @@ fy_code fy_httpd_start(const fy_httpd_conf *conf, fy_httpd **ret, fy_err *err)
         return fy_fail(err, FY_E_NOMEM, "out of memory");
     d->conf = *conf;
     atomic_init(&d->inflight, 0);
+    atomic_init(&d->stopping, false);
     unsigned threads = conf->threads > 0 ? conf->threads : 1;
+    /* Only passed when wanted: MHD_OPTION_LISTENING_ADDRESS_REUSE with 0 would also drop
+     * the SO_REUSEADDR MHD sets by default (a restart could then fail on TIME_WAIT). */
+    struct MHD_OptionItem reuse[] = {
+        { conf->reuse_port ? MHD_OPTION_LISTENING_ADDRESS_REUSE : MHD_OPTION_END, 1, NULL },
+        { MHD_OPTION_END, 0, NULL },
+    };
     d->mhd = MHD_start_daemon(
         flags, (uint16_t)conf->port, NULL, NULL, on_access, d,
         MHD_OPTION_SOCK_ADDR, &sa.sa,
@@ -424,13 +434,17 @@ fy_code fy_httpd_start(const fy_httpd_conf *conf, fy_httpd **ret, fy_err *err)
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)FY_HTTPD_IDLE_TIMEOUT_S,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, d,
         MHD_OPTION_UNESCAPE_CALLBACK, keep_escaped, NULL,
+        MHD_OPTION_ARRAY, reuse,
         MHD_OPTION_END);
     if (!d->mhd) {
         int e = errno;
         free(d);
-        return fy_fail(err, FY_E_IO, "cannot listen on %s:%d: %s",
+        return fy_fail(err, FY_E_IO, "cannot listen on %s:%d: %s%s",
                        conf->bind_addr ? conf->bind_addr : "127.0.0.1", conf->port,
-                       e ? strerror(e) : "libmicrohttpd refused to start");
+                       e ? strerror(e) : "libmicrohttpd refused to start",
+                       e == EADDRINUSE && !conf->reuse_port
+                           ? " (to run several processes on one port, set reuse_port in each)"
+                           : "");
     }
     *ret = d;
     return FY_E_OK;
@@ -442,15 +456,36 @@ int fy_httpd_port(const fy_httpd *d)
     return info ? info->port : -1;
 }
 
+static unsigned open_connections(fy_httpd *d)
+{
+    const union MHD_DaemonInfo *info =
+        MHD_get_daemon_info(d->mhd, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+    return info ? info->num_connections : 0;
+}
+
 void fy_httpd_stop(fy_httpd *d)
 {
     if (!d)
         return;
+    atomic_store(&d->stopping, true);
     MHD_socket lsock = MHD_quiesce_daemon(d->mhd);
-    /* let requests already being served finish and send their answers */
-    uint64_t deadline = fy_now_ms() + FY_HTTPD_STOP_WAIT_MS;
-    while (atomic_load(&d->inflight) > 0 && fy_now_ms() < deadline)
+    /* Stop listening now, not after the drain: a quiesced socket still receives its
+     * share of new connections and would leave them unanswered until it is closed.
+     * shutdown() takes it out of the port (siblings sharing it by reuse_port get every
+     * new connection) while the descriptor stays valid for MHD's threads until
+     * MHD_stop_daemon. */
+    if (lsock != MHD_INVALID_SOCKET)
+        shutdown(lsock, SHUT_RD);
+    /* Let requests already being served finish and send their answers, and give a
+     * connection accepted just before a moment to send its request: until then it
+     * cannot be told from an idle keep-alive one. */
+    uint64_t now = fy_now_ms(), grace = now + FY_HTTPD_STOP_GRACE_MS;
+    uint64_t deadline = now + FY_HTTPD_STOP_WAIT_MS;
+    while (now < deadline && (atomic_load(&d->inflight) > 0 ||
+                              (now < grace && open_connections(d) > 0))) {
         nanosleep(&(struct timespec){ .tv_nsec = 10 * 1000 * 1000 }, NULL);
+        now = fy_now_ms();
+    }
     MHD_stop_daemon(d->mhd);
     if (lsock != MHD_INVALID_SOCKET)
         close(lsock);

@@ -37,6 +37,8 @@ typedef struct fy_req {
     json_t *json;                     /* parsed body or NULL (owned by the server) */
     const char *upload_path;          /* FY_R_UPLOAD: temp file with the body; handler may rename it */
     char upload_sha256[65];           /* FY_R_UPLOAD: hex SHA-256 of that body, hashed as it arrived */
+    size_t upload_len;                /* FY_R_UPLOAD: body bytes received */
+    bool upload_sparse;               /* FY_R_UPLOAD: a sparse body, at its extents' offsets (below) */
     const char *request_id;
     fy_auth_ctx auth;
     int mv_major, mv_minor;           /* microversion, set by the service's hook (0.0 if none) */
@@ -66,6 +68,17 @@ typedef fy_code (*fy_handler)(fy_req *req, fy_resp *resp, fy_err *err);
 #define FY_R_UPLOAD   4u   /* body streamed to a temp file (large limit), not parsed */
 #define FY_R_RAW      8u   /* body kept raw, not parsed as JSON */
 
+/* Sparse uploads: a FY_R_UPLOAD body sent with FY_UPLOAD_SIZE_HEADER (a file's logical
+ * size) and FY_UPLOAD_EXTENTS_HEADER ("off:len,off:len,...": ascending, disjoint, within
+ * the size; empty: no data) is the data of those extents back to back.  It is written
+ * straight to the extents' offsets of the temp file, holes left unallocated, and
+ * req->upload_sparse is set; the file ends with the last extent (the handler sizes it).
+ * A map without the size, a malformed one, or a body that does not fill it exactly is
+ * refused (400).
+ * upload_sha256 is that of the body as sent. */
+#define FY_UPLOAD_SIZE_HEADER    "X-Ferry-Size"
+#define FY_UPLOAD_EXTENTS_HEADER "X-Ferry-Extents"
+
 typedef struct fy_route {
     const char *method;   /* "GET", "POST", ... ("HEAD" is answered by GET routes too) */
     const char *pattern;  /* "/v2.1/servers/{}" */
@@ -76,6 +89,10 @@ typedef struct fy_route {
 typedef struct fy_httpd_conf {
     const char *bind_addr;            /* "127.0.0.1" */
     int port;                         /* 0 = ephemeral (see fy_httpd_port) */
+    /* Bind with SO_REUSEPORT: several processes (same user) listen on one address and
+     * port, and the kernel spreads new connections over them.  Every process sharing
+     * the port must set it; off, a second process on a taken port fails to start. */
+    bool reuse_port;
     unsigned threads;                 /* worker threads */
     size_t max_body;                  /* JSON body limit (bytes) */
     size_t max_upload;                /* FY_R_UPLOAD limit */

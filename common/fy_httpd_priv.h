@@ -9,11 +9,32 @@ struct fy_httpd {
     struct MHD_Daemon *mhd;
     fy_httpd_conf conf;
     atomic_int inflight;              /* requests started and not yet completed */
+    atomic_bool stopping;             /* fy_httpd_stop: answers close their connection */
 };
 
 typedef struct fy_query_arg {
     char *key, *val;                  /* URL-decoded, owned */
 } fy_query_arg;
+
+typedef struct fy_upload_extent {
+    long long off, len;
+} fy_upload_extent;
+
+typedef struct fy_upload_hasher fy_upload_hasher;
+
+/* FY_R_UPLOAD: where the body goes in the temp file (fy_httpd_upload.c). */
+typedef struct fy_httpd_upload {
+    bool sparse;                      /* the body goes to the extents' offsets */
+    fy_upload_extent *ext;            /* sparse: the map, owned */
+    size_t n;                         /* its extents */
+    size_t at;                        /* the extent being written */
+    long long in;                     /* bytes of it written */
+    long long data;                   /* sparse: the bytes the map holds */
+    long long len;                    /* body bytes written */
+    long long dirty_start, dirty_end; /* written since the last write-back was started */
+    fy_upload_hasher *hasher;         /* hashes large chunks beside their write, owned */
+    bool no_hasher;                   /* it could not be started: hash in line */
+} fy_httpd_upload;
 
 /* One per request (MHD's con_cls).  req comes first so a fy_req * can point here. */
 typedef struct fy_httpd_conn {
@@ -31,6 +52,7 @@ typedef struct fy_httpd_conn {
     int upload_fd;                    /* FY_R_UPLOAD: temp file being written */
     char *upload_path;
     struct evp_md_ctx_st *upload_md;  /* SHA-256 of the upload, computed while it streams in */
+    fy_httpd_upload up;
     size_t received;                  /* body bytes seen, including discarded ones */
     bool answered;                    /* resp is final (error rendered or handler ran) */
     bool queued;                      /* handed to MHD */
@@ -56,6 +78,15 @@ void fy_resp_clear(fy_resp *resp);
 void fy_httpd_conn_fail(fy_httpd_conn *c, const fy_err *e);
 /* Adds the common headers, lets the service decorate, queues the response. */
 enum MHD_Result fy_httpd_conn_queue(fy_httpd_conn *c);
+
+/* fy_httpd_upload.c */
+/* Before the temp file is made: a sparse body's map is read (400 when malformed). */
+fy_code fy_httpd_upload_begin(fy_httpd_conn *c, fy_err *err);
+/* Hashes and writes one chunk of the body. */
+fy_code fy_httpd_upload_write(fy_httpd_conn *c, const char *data, size_t n, fy_err *err);
+/* The body is complete: checks that a sparse one filled its map, fills req.upload_*. */
+fy_code fy_httpd_upload_end(fy_httpd_conn *c, fy_err *err);
+void fy_httpd_upload_free(fy_httpd_conn *c);
 
 /* fy_httpd_query.c */
 void fy_httpd_conn_free_args(fy_httpd_conn *c);

@@ -56,7 +56,8 @@ fy_code compute_disk_copy_fd(int in_fd, int out_fd, fy_err *err)
     }
 }
 
-fy_code compute_disk_create(const char *path, const char *src, off_t size, fy_err *err)
+static fy_code disk_create(const char *path, const char *src, off_t size, bool durable,
+                           fy_err *err)
 {
     _cleanup_close_ int out = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (out < 0)
@@ -74,7 +75,17 @@ fy_code compute_disk_create(const char *path, const char *src, off_t size, fy_er
     if (st.st_size < size && ftruncate(out, size) < 0)
         return fy_fail(err, FY_E_IO, "extend %s to %lld bytes: %s", path, (long long)size,
                        strerror(errno));
-    if (fdatasync(out) < 0)
+    if (durable && fdatasync(out) < 0)
         return fy_fail(err, FY_E_IO, "sync %s: %s", path, strerror(errno));
     return FY_E_OK;
+}
+
+fy_code compute_disk_create(const char *path, const char *src, off_t size, fy_err *err)
+{
+    return disk_create(path, src, size, true, err);
+}
+
+fy_code compute_disk_create_empty(const char *path, off_t size, fy_err *err)
+{
+    return disk_create(path, NULL, size, false, err);
 }

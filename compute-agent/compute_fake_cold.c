@@ -19,6 +19,8 @@
 #define RESIZE_SFX "_resize"
 #define RESIZE_DOM ".resize"
 #define SHARED_TEST_PREFIX ".ferry-shared-"
+/* The kept definition's note of the power state the guest had before. */
+#define POWER_BEFORE "power_state_before"
 
 static bool exists(const char *path)
 {
@@ -71,6 +73,7 @@ static fy_code set_aside(fake_priv *p, const char *uuid, fy_err *err)
     }
     if (rc)
         return rc;
+    json_object_set(dom, POWER_BEFORE, json_object_get(dom, "power_state"));
     json_object_set_new(dom, "power_state", json_integer(COMPUTE_POWER_SHUTDOWN));
     rc = fake_write_domain(p, uuid, RESIZE_DOM, dom, err);
     json_decref(dom);
@@ -95,6 +98,7 @@ static void undo_aside(fake_priv *p, const char *uuid, int power_state)
         if (rename(kept, dir) < 0)
             fy_warn("cannot restore %s: %s", dir, strerror(errno));
     }
+    json_object_del(dom, POWER_BEFORE);
     json_object_set_new(dom, "power_state", json_integer(power_state));
     if (fake_write_domain(p, uuid, "", dom, &e) == FY_E_OK)
         fake_remove_domain(p, uuid, RESIZE_DOM, &e);
@@ -159,6 +163,15 @@ fy_code fake_migrate_disk(compute_driver *drv, const compute_mig_spec *s, json_t
             return rc;
     } else if (err->code != FY_E_NOT_FOUND) {
         return err->code;
+    } else {
+        /* Set aside by an earlier run of this step whose answer was lost: the
+         * power state from before the move was kept with it. */
+        json_t *aside = NULL;
+        fy_err e2 = {0};
+        if (fake_read_domain(p, s->uuid, RESIZE_DOM, &aside, &e2) == FY_E_OK)
+            power = (int)fy_json_int(aside, POWER_BEFORE, COMPUTE_POWER_SHUTDOWN);
+        json_decref(aside);
+        fy_err_clear(err);
     }
     bool shared = storage_shared(p, s);
     if (set_aside(p, s->uuid, err))
@@ -266,6 +279,7 @@ fy_code fake_finish_revert(compute_driver *drv, const compute_mig_spec *s, json_
             rc = fy_fail(err, FY_E_IO, "rename %s: %s", kept, strerror(errno));
     }
     /* The kept definition carries the old flavor. */
+    json_object_del(dom, POWER_BEFORE);
     json_object_set_new(dom, "power_state", json_integer(s->power_on ? COMPUTE_POWER_RUNNING
                                                                      : COMPUTE_POWER_SHUTDOWN));
     if (rc == FY_E_OK)

@@ -129,8 +129,17 @@ fy_code fake_check_source(compute_driver *drv, const compute_mig_spec *spec, jso
     json_decref(dom);
     _cleanup_free_ char *test = test_file_path(p, spec->migrate_data);
     bool shared = test && access(test, F_OK) == 0;
-    bool volume_backed = !spec->image_id && json_array_size(spec->volumes) > 0;
-    bool local_disk = !volume_backed || flavor_int(spec->flavor, "root_gb") > 0;
+    /* The agent decided is_volume_backed from block_device_info (Nova's
+     * manager); called without that decision the guest's mappings tell. */
+    bool volume_backed = compute_md_bool(spec->migrate_data, "is_volume_backed",
+                                         !spec->image_id && json_array_size(spec->volumes) > 0);
+    /* A volume-backed guest has a local disk only if one was made for it
+     * (the flavor's root_gb, or ephemeral / swap space). */
+    _cleanup_free_ char *disk = fake_guest_path(p, spec->uuid, "disk");
+    struct stat st;
+    bool local_disk = !volume_backed || (disk && stat(disk, &st) == 0 && st.st_size > 0) ||
+                      flavor_int(spec->flavor, "ephemeral_gb") > 0 ||
+                      flavor_int(spec->flavor, "swap_mb") > 0;
     bool block;
     if (fy_streq(spec->block_migration, "true"))
         block = true;
@@ -201,8 +210,8 @@ fy_code fake_pre_live_migration(compute_driver *drv, const compute_mig_spec *spe
         int r = fy_mkdir_p(dir, 0755);
         if (r < 0)
             return fy_fail(err, FY_E_IO, "mkdir %s: %s", dir, strerror(-r));
-        if (compute_disk_create(disk, NULL, (off_t)flavor_int(spec->flavor, "root_gb") << 30,
-                                err))
+        if (compute_disk_create_empty(disk, (off_t)flavor_int(spec->flavor, "root_gb") << 30,
+                                      err))
             return err->code;
     }
     json_t *dom = incoming_domain(spec);

@@ -37,8 +37,11 @@
 #define RESIZE_SFX "_resize"
 #define KEEPALIVE_INTERVAL_S 5
 #define KEEPALIVE_COUNT 3
-/* How long a restarted agent lets a migration it left behind finish. */
-#define RECONCILE_WAIT_MS 30000
+/* A migration taken over after a restart: how often libvirt is asked whether
+ * it still runs, and how many answers in a row may fail (the daemon away)
+ * before the job counts as over. */
+#define ADOPT_POLL_MS 200
+#define ADOPT_UNKNOWN_MAX 150
 
 typedef struct lv_priv {
     char *uri;
@@ -756,7 +759,8 @@ static fy_code lv_check_source(compute_driver *drv, const compute_mig_spec *s, j
         return err->code;
     _cleanup_free_ char *test = test_file_path(p, s->migrate_data);
     bool shared = exists(test);
-    bool volume_backed = !s->image_id && json_array_size(s->volumes) > 0;
+    bool volume_backed = compute_md_bool(s->migrate_data, "is_volume_backed",
+                                         !s->image_id && json_array_size(s->volumes) > 0);
     bool local_disk = disk_size > 0;
     bool block;
     if (fy_streq(s->block_migration, "true"))
@@ -904,7 +908,12 @@ static fy_code lv_post_lm_source(compute_driver *drv, const compute_mig_spec *s,
  *
  * virDomainMigrateToURI3 blocks until the end, so it runs on a thread of its
  * own with a connection of its own; the monitor polls job statistics, and
- * aborts or forces, on the shared connection. */
+ * aborts or forces, on the shared connection.
+ *
+ * With PEER2PEER the migration is libvirtd's own job: it goes on when the
+ * agent dies.  A restarted agent takes such a job over (lv_reconcile): a
+ * thread of its own then waits for libvirt's job to end, and the end is told
+ * by where the guest runs afterwards (ended_where). */
 
 struct compute_lm_job {
     lv_priv *p;
@@ -912,15 +921,30 @@ struct compute_lm_job {
     char *dest_uri;
     unsigned long flags;
     unsigned long long bandwidth;
-    virDomainPtr dom;             /* on the shared connection */
+    virDomainPtr dom;             /* on the shared connection; NULL when taken over
+                                   * after the guest left */
     pthread_t thread;
     bool thread_started;
     pthread_mutex_t lock;
     bool done;                    /* under lock, with the fields below */
+    bool stopping;                /* released: a taken-over job stops waiting */
     bool abort_pending, force_pending, aborted, suspended;
     compute_lm_stats last;
     compute_lm_stats final;
 };
+
+static compute_lm_job *job_alloc(lv_priv *p, const char *uuid, const char *dest_uri)
+{
+    compute_lm_job *j = calloc(1, sizeof(*j));
+    if (!j || !(j->dest_uri = strdup(dest_uri))) {
+        free(j);
+        return NULL;
+    }
+    pthread_mutex_init(&j->lock, NULL);
+    j->p = p;
+    snprintf(j->uuid, sizeof(j->uuid), "%s", uuid);
+    return j;
+}
 
 static void fill_progress(compute_lm_stats *s, virTypedParameterPtr par, int n)
 {
@@ -956,6 +980,63 @@ static void completed_stats(const char *dest_uri, const char *uuid, compute_lm_s
         fill_progress(s, par, n);
         virTypedParamsFree(par, n);
     }
+}
+
+/* Whether uri's hypervisor runs uuid as a guest of its own (active and
+ * persistent: an incoming migration is not, until it completed). */
+static bool runs_at(const char *uri, const char *uuid)
+{
+    _cleanup_conn_ virConnectPtr c = NULL;
+    _cleanup_domain_ virDomainPtr d = NULL;
+    fy_err err = {0};
+    if (!uri || !*uri || open_conn(uri, &c, &err) || lookup_on(c, uuid, &d, &err))
+        return false;
+    return virDomainIsActive(d) == 1 && virDomainIsPersistent(d) == 1;
+}
+
+/* Whether libvirt runs an outgoing migration of the domain; *known false when
+ * it could not be asked. */
+static bool migrating_out(virDomainPtr d, bool *known)
+{
+    int type = VIR_DOMAIN_JOB_NONE, n = 0, op = -1;
+    virTypedParameterPtr par = NULL;
+    if (virDomainGetJobStats(d, &type, &par, &n, 0) < 0) {
+        int code = lv_last_code();
+        *known = code == VIR_ERR_NO_DOMAIN || code == VIR_ERR_OPERATION_INVALID;
+        return false;
+    }
+    *known = true;
+    bool has_op = virTypedParamsGetInt(par, n, VIR_DOMAIN_JOB_OPERATION, &op) == 1;
+    virTypedParamsFree(par, n);
+    return (type == VIR_DOMAIN_JOB_BOUNDED || type == VIR_DOMAIN_JOB_UNBOUNDED) &&
+           (!has_op || op == VIR_DOMAIN_JOB_OPERATION_MIGRATION_OUT);
+}
+
+/* The end of a migration nobody saw end, from where the guest is now.  libvirt
+ * stops the source guest within its job when the migration completed, so a
+ * guest still active here means it failed. */
+static void ended_where(compute_lm_job *j, compute_lm_stats *end)
+{
+    _cleanup_conn_ virConnectPtr c = NULL;
+    _cleanup_domain_ virDomainPtr d = NULL;
+    fy_err e = {0};
+    bool here = get_conn(j->p, &c, &e) == FY_E_OK &&
+                lookup_on(c, j->uuid, &d, &e) == FY_E_OK && virDomainIsActive(d) == 1;
+    if (!here && runs_at(j->dest_uri, j->uuid)) {
+        end->state = COMPUTE_LM_COMPLETED;
+        completed_stats(j->dest_uri, j->uuid, end);
+        end->memory_remaining = end->disk_remaining = 0;
+        return;
+    }
+    end->state = COMPUTE_LM_FAILED;
+    if (here)
+        fy_fail(&end->error, FY_E_DRIVER,
+                "The live migration of %s did not complete; the guest still runs on %s",
+                j->uuid, j->p->host);
+    else
+        fy_fail(&end->error, FY_E_DRIVER,
+                "The live migration of %s ended with the guest running on neither host",
+                j->uuid);
 }
 
 static void *migrate_main(void *arg)
@@ -1002,6 +1083,61 @@ out:
     return NULL;
 }
 
+static bool job_stopping(compute_lm_job *j)
+{
+    pthread_mutex_lock(&j->lock);
+    bool stop = j->stopping;
+    pthread_mutex_unlock(&j->lock);
+    return stop;
+}
+
+/* A migration taken over after a restart: waits until libvirt no longer runs
+ * it (asking anew each time: the daemon may have been reconnected), then
+ * tells its end from where the guest is. */
+static void *adopted_main(void *arg)
+{
+    compute_lm_job *j = arg;
+    for (int unknown = 0; !job_stopping(j);) {
+        _cleanup_conn_ virConnectPtr c = NULL;
+        _cleanup_domain_ virDomainPtr d = NULL;
+        fy_err e = {0};
+        bool known = false, busy = false;
+        if (get_conn(j->p, &c, &e) == FY_E_OK) {
+            fy_code rc = lookup_on(c, j->uuid, &d, &e);
+            if (rc == FY_E_NOT_FOUND)
+                known = true;
+            else if (rc == FY_E_OK)
+                busy = migrating_out(d, &known);
+        }
+        if (busy)
+            unknown = 0;
+        else if (known || ++unknown >= ADOPT_UNKNOWN_MAX)
+            break;
+        struct timespec ts = {0, ADOPT_POLL_MS * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    compute_lm_stats end = {0};
+    ended_where(j, &end);
+    pthread_mutex_lock(&j->lock);
+    if (end.state != COMPUTE_LM_COMPLETED) {
+        if (j->aborted)
+            end.state = COMPUTE_LM_CANCELLED;
+        end.memory_total = j->last.memory_total;
+        end.memory_processed = j->last.memory_processed;
+        end.memory_remaining = j->last.memory_remaining;
+    }
+    bool resume = j->suspended && end.state != COMPUTE_LM_COMPLETED;
+    pthread_mutex_unlock(&j->lock);
+    if (resume && j->dom && virDomainResume(j->dom) < 0)
+        fy_warn("cannot resume %s after the failed migration: %s", j->uuid,
+                virGetLastErrorMessage());
+    pthread_mutex_lock(&j->lock);
+    j->final = end;
+    j->done = true;
+    pthread_mutex_unlock(&j->lock);
+    return NULL;
+}
+
 static void job_free(compute_lm_job *j)
 {
     if (!j)
@@ -1009,6 +1145,7 @@ static void job_free(compute_lm_job *j)
     if (j->thread_started) {
         pthread_mutex_lock(&j->lock);
         bool done = j->done;
+        j->stopping = true;
         pthread_mutex_unlock(&j->lock);
         if (!done && j->dom)
             virDomainAbortJob(j->dom);
@@ -1031,14 +1168,9 @@ static fy_code lv_lm_start(compute_driver *drv, const compute_mig_spec *s,
                        "migrate_data has no libvirt_uri of the destination (from its check)");
     if (params->fail_half_way)
         return fy_fail(err, FY_E_DRIVER, "injected fault at live_migration_job");
-    compute_lm_job *j = calloc(1, sizeof(*j));
-    if (!j || !(j->dest_uri = strdup(dest))) {
-        free(j);
+    compute_lm_job *j = job_alloc(p, s->uuid, dest);
+    if (!j)
         return fy_fail(err, FY_E_NOMEM, NULL);
-    }
-    pthread_mutex_init(&j->lock, NULL);
-    j->p = p;
-    snprintf(j->uuid, sizeof(j->uuid), "%s", s->uuid);
     j->bandwidth = params->bandwidth_mibps > 0 ? (unsigned long long)params->bandwidth_mibps : 0;
     j->flags = VIR_MIGRATE_LIVE | VIR_MIGRATE_PEER2PEER | VIR_MIGRATE_PERSIST_DEST |
                VIR_MIGRATE_UNDEFINE_SOURCE;
@@ -1064,6 +1196,8 @@ static fy_code lv_lm_start(compute_driver *drv, const compute_mig_spec *s,
 /* Abort and force asked for before libvirt's job began are retried here. */
 static void retry_pending(compute_lm_job *j)
 {
+    if (!j->dom)
+        return;
     if (j->abort_pending && virDomainAbortJob(j->dom) == 0)
         j->abort_pending = false;
     if (j->force_pending) {
@@ -1094,7 +1228,8 @@ static fy_code lv_lm_stats(compute_driver *drv, compute_lm_job *j, compute_lm_st
     compute_lm_stats cur = {.state = COMPUTE_LM_RUNNING};
     /* Before libvirt's job starts, and after it ended (domain gone), there is
      * nothing to read: the previous sample stands until the thread reports. */
-    if (virDomainGetJobStats(j->dom, &type, &par, &n, 0) == 0 && type != VIR_DOMAIN_JOB_NONE) {
+    if (j->dom && virDomainGetJobStats(j->dom, &type, &par, &n, 0) == 0 &&
+        type != VIR_DOMAIN_JOB_NONE) {
         fill_progress(&cur, par, n);
         cur.downtime_ms = 0;
     }
@@ -1114,6 +1249,8 @@ static fy_code lv_lm_set_downtime(compute_driver *drv, compute_lm_job *j, long l
     (void)drv;
     if (ms <= 0)
         return fy_fail(err, FY_E_BAD_REQUEST, "max downtime must be positive");
+    if (!j->dom)
+        return fy_fail(err, FY_E_CONFLICT, "live migration of %s is no longer running", j->uuid);
     if (virDomainMigrateSetMaxDowntime(j->dom, (unsigned long long)ms, 0) < 0)
         return lv_fail(err, "setting the max downtime of", j->uuid);
     return FY_E_OK;
@@ -1441,64 +1578,36 @@ static void sync_all_power(lv_priv *p, virConnectPtr c, const char *host)
     (void)p;
 }
 
-/* Waits for a migration libvirt still runs for a guest of this host; aborts
- * it when it does not end in time (nobody watches it any more). */
-static void wait_job_gone(virDomainPtr d, const char *uuid)
+/* A live migration this host's job record says is running: libvirt may still
+ * run it (PEER2PEER is the daemon's own job), or it ended while the agent was
+ * away.  Either way it becomes a job of this agent again, whose end is libvirt's
+ * word: recorded once libvirt's job is over, from where the guest runs. */
+static void take_over(compute_driver *drv, virConnectPtr c, const char *host,
+                      const char *migration, const char *uuid, const json_t *md)
 {
-    uint64_t deadline = fy_now_ms() + RECONCILE_WAIT_MS;
-    bool aborted = false;
-    for (;;) {
-        virDomainJobInfo ji;
-        if (virDomainGetJobInfo(d, &ji) < 0 || ji.type == VIR_DOMAIN_JOB_NONE ||
-            ji.type == VIR_DOMAIN_JOB_COMPLETED || ji.type == VIR_DOMAIN_JOB_FAILED ||
-            ji.type == VIR_DOMAIN_JOB_CANCELLED)
-            return;
-        if (!aborted && fy_now_ms() >= deadline) {
-            fy_warn("migration of %s still running after the restart: aborting it", uuid);
-            virDomainAbortJob(d);
-            aborted = true;
-        }
-        struct timespec ts = {0, 200 * 1000000L};
-        nanosleep(&ts, NULL);
+    lv_priv *p = drv->priv;
+    const char *dest = fy_json_str(md, "libvirt_uri");
+    compute_lm_job *j = fy_uuid_valid(uuid) ? job_alloc(p, uuid, dest ? dest : "") : NULL;
+    if (!j) {
+        fy_warn("migration %s: cannot take over its job", migration);
+        return;
     }
-}
-
-/* Where the guest runs now: on the destination (the migration completed) or
- * still here. */
-static bool runs_at(const char *uri, const char *uuid)
-{
-    _cleanup_conn_ virConnectPtr c = NULL;
-    _cleanup_domain_ virDomainPtr d = NULL;
-    fy_err err = {0};
-    if (!uri || open_conn(uri, &c, &err) || lookup_on(c, uuid, &d, &err))
-        return false;
-    return virDomainIsActive(d) == 1 && virDomainIsPersistent(d) == 1;
-}
-
-static void settle_job(lv_priv *p, virConnectPtr c, const char *host, const char *migration,
-                       const char *uuid, const json_t *md)
-{
-    _cleanup_domain_ virDomainPtr d = NULL;
-    fy_err err = {0};
-    if (lookup_on(c, uuid, &d, &err) == FY_E_OK)
-        wait_job_gone(d, uuid);
-    bool here = d && virDomainIsActive(d) == 1 && virDomainIsPersistent(d) == 1;
-    bool there = !here && runs_at(fy_json_str(md, "libvirt_uri"), uuid);
-    const char *state = there ? "completed" : "failed";
-    const char *msg = there ? NULL
-                      : here ? "The compute agent restarted during the live migration; the "
-                               "guest still runs on the source"
-                             : "The compute agent restarted during the live migration; the "
-                               "guest runs on neither host";
-    const char *params[] = {migration, "live_migration", host, state, msg,
-                            there ? NULL : "DRIVER", NULL};
-    _cleanup_pgres_ PGresult *res = NULL;
-    if (fy_db_exec(&compute_sql_job_end, params, &res, &err))
-        fy_warn("migration %s: cannot record the outcome: %s", migration, err.msg);
-    else
-        fy_warn("migration %s: left running by a restart, %s (guest %s)", migration, state,
-                there ? "on the destination" : here ? "on the source" : "lost");
-    (void)p;
+    fy_err e = {0};
+    bool known = false;
+    bool running = lookup_on(c, uuid, &j->dom, &e) == FY_E_OK && migrating_out(j->dom, &known);
+    int r = pthread_create(&j->thread, NULL, adopted_main, j);
+    if (r) {
+        fy_warn("migration %s: cannot take over its job: %s", migration, strerror(r));
+        job_free(j);
+        return;
+    }
+    j->thread_started = true;
+    fy_warn("migration %s: left by a restart; libvirt %s", migration,
+            running ? "still runs it: waiting for its end" : "no longer runs it");
+    if (compute_live_job_adopt(drv, host, migration, uuid, j,
+                               fy_json_bool(md, "abort_requested", false),
+                               fy_json_bool(md, "force_complete_requested", false), &e))
+        fy_warn("migration %s: cannot take over its job: %s", migration, e.msg);
 }
 
 static fy_code lv_reconcile(compute_driver *drv, const char *host, fy_err *err)
@@ -1514,8 +1623,8 @@ static fy_code lv_reconcile(compute_driver *drv, const char *host, fy_err *err)
         return err->code;
     for (int i = 0; i < PQntuples(res); i++) {
         json_t *md = json_loads(fy_db_str(res, i, "migrate_data"), 0, NULL);
-        settle_job(p, c, host, fy_db_str(res, i, "migration_uuid"),
-                   fy_db_str(res, i, "instance_uuid"), md);
+        take_over(drv, c, host, fy_db_str(res, i, "migration_uuid"),
+                  fy_db_str(res, i, "instance_uuid"), md);
         json_decref(md);
     }
     return FY_E_OK;

@@ -28,12 +28,46 @@ static fy_code check_dest(compute_mig_req *m, json_t **ret, fy_err *err)
     return answer_md(md, ret, err);
 }
 
+/* Nova's is_volume_backed_instance: the root disk is a volume when a mapping of
+ * block_device_info is the root device (boot_index 0, or /dev/vda when the
+ * index is not given).  An instance without an image is not volume-backed by
+ * that alone: Ferry also boots image-less servers on a blank local disk. */
+static bool volume_backed(const json_t *bdi)
+{
+    size_t i;
+    const json_t *b;
+    json_array_foreach(bdi, i, b) {
+        const json_t *bi = json_object_get(b, "boot_index");
+        if (json_is_integer(bi) ? json_integer_value(bi) == 0
+                                : fy_streq(fy_json_str(b, "device"), "/dev/vda"))
+            return true;
+    }
+    return false;
+}
+
+/* The manager decides is_volume_backed from the block device info and hands
+ * it to the driver's check in migrate_data (Nova's dest_check_data), which
+ * the answer carries as decided. */
 static fy_code check_source(compute_mig_req *m, json_t **ret, fy_err *err)
 {
     compute_driver *d = m->ctx->driver;
+    bool vb = volume_backed(m->spec.volumes);
+    json_t *in = json_deep_copy(m->spec.migrate_data);
+    if (!in || json_object_set_new(in, "is_volume_backed", json_boolean(vb)) != 0) {
+        json_decref(in);
+        return fy_fail(err, FY_E_NOMEM, NULL);
+    }
+    compute_mig_spec spec = m->spec;
+    spec.migrate_data = in;
     json_t *md = NULL;
-    if (d->ops->check_can_live_migrate_source(d, &m->spec, &md, err))
-        return err->code;
+    fy_code rc = d->ops->check_can_live_migrate_source(d, &spec, &md, err);
+    json_decref(in);
+    if (rc)
+        return rc;
+    if (json_object_set_new(md, "is_volume_backed", json_boolean(vb)) != 0) {
+        json_decref(md);
+        return fy_fail(err, FY_E_NOMEM, NULL);
+    }
     return answer_md(md, ret, err);
 }
 
@@ -81,11 +115,33 @@ static fy_code post_dest(compute_mig_req *m, json_t **ret, fy_err *err)
     return answer_info(info, ret, err);
 }
 
+/* Whether the guest runs here as a guest of this host (not one still arriving). */
+static bool lives_here(compute_driver *d, const char *uuid)
+{
+    json_t *info = NULL;
+    fy_err e = {0};
+    if (d->ops->get_info(d, uuid, &info, &e))
+        return false;
+    int power = (int)fy_json_int(info, "power_state", COMPUTE_POWER_NOSTATE);
+    bool lives = !json_is_true(json_object_get(info, "incoming")) &&
+                 (power == COMPUTE_POWER_RUNNING || power == COMPUTE_POWER_PAUSED);
+    json_decref(info);
+    return lives;
+}
+
+/* The driver removes a guest still arriving (after which the move cannot
+ * complete any more) and never one that lives here.  A guest that lives here
+ * means the move completed: that is answered as a conflict, so that the
+ * caller does not take the rollback for done (and it is not recorded). */
 static fy_code rollback_dest(compute_mig_req *m, json_t **ret, fy_err *err)
 {
     compute_driver *d = m->ctx->driver;
     if (d->ops->rollback_live_migration_at_destination(d, &m->spec, err))
         return err->code;
+    if (lives_here(d, m->spec.uuid))
+        return fy_fail(err, FY_E_CONFLICT,
+                       "Instance %s runs on %s: its live migration completed there",
+                       m->spec.uuid, m->spec.host ? m->spec.host : "the destination");
     *ret = json_object();
     return FY_E_OK;
 }

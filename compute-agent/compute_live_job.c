@@ -489,9 +489,82 @@ fy_code compute_live_job_force_complete(const char *migration_uuid, const char *
     return request(migration_uuid, false, ret_state, err);
 }
 
+/* ---- after a restart ---- */
+
+/* A migration the hypervisor went on with while the agent was away: it gets
+ * a monitor again (progress, policy, abort and force-complete), and its end is
+ * recorded as that of any job.  Takes handle in every case. */
+fy_code compute_live_job_adopt(compute_driver *drv, const char *host, const char *migration_uuid,
+                               const char *instance_uuid, compute_lm_job *handle, bool abort_it,
+                               bool force_it, fy_err *err)
+{
+    lm_job *j = calloc(1, sizeof(*j));
+    if (!j || !(j->host = strdup(host))) {
+        free(j);
+        drv->ops->live_migration_release(drv, handle);
+        return fy_fail(err, FY_E_NOMEM, NULL);
+    }
+    snprintf(j->migration, sizeof(j->migration), "%s", migration_uuid);
+    snprintf(j->uuid, sizeof(j->uuid), "%s", instance_uuid);
+    j->drv = drv;
+    j->handle = handle;
+    j->abort_req = abort_it;
+    j->force_req = force_it && !abort_it;
+    pthread_mutex_lock(&jobs_lock);
+    reap_locked();
+    fy_code rc = find_locked(migration_uuid)
+                     ? fy_fail(err, FY_E_CONFLICT, "migration %s already has a job here",
+                               migration_uuid)
+                     : dispatch_locked(j, err);
+    if (rc == FY_E_OK) {
+        j->next = jobs;
+        jobs = j;
+    }
+    pthread_mutex_unlock(&jobs_lock);
+    if (rc) {
+        drv->ops->live_migration_release(drv, handle);
+        free(j->host);
+        free(j);
+        return rc;
+    }
+    const char *params[] = {migration_uuid, JOB_KIND, host};
+    _cleanup_pgres_ PGresult *res = NULL;
+    fy_err e = {0};
+    if (fy_db_exec(&compute_sql_job_adopted, params, &res, &e))
+        fy_warn("migration %s: job not marked as taken over: %s", migration_uuid, e.msg);
+    fy_info("migration %s: live migration job taken over after a restart", migration_uuid);
+    return FY_E_OK;
+}
+
+/* '{uuid,...}' of the jobs running here, for a uuid[] parameter. */
+static char *running_uuids(void)
+{
+    pthread_mutex_lock(&jobs_lock);
+    size_t n = 0;
+    for (lm_job *j = jobs; j; j = j->next)
+        n++;
+    size_t size = 3 + n * (FY_UUID_LEN + 1);
+    char *out = malloc(size);
+    if (out) {
+        size_t at = 0;
+        out[at++] = '{';
+        for (lm_job *j = jobs; j; j = j->next)
+            if (!j->finished)
+                at += (size_t)snprintf(out + at, size - at, "%s%s", at > 1 ? "," : "",
+                                       j->migration);
+        snprintf(out + at, size - at, "}");
+    }
+    pthread_mutex_unlock(&jobs_lock);
+    return out;
+}
+
 fy_code compute_live_job_recover(const char *host, fy_err *err)
 {
-    const char *params[] = {host, "The compute agent restarted during the live migration"};
+    _cleanup_free_ char *adopted = running_uuids();
+    if (!adopted)
+        return fy_fail(err, FY_E_NOMEM, NULL);
+    const char *params[] = {host, "The compute agent restarted during the live migration",
+                            adopted};
     _cleanup_pgres_ PGresult *res = NULL;
     if (fy_db_exec(&compute_sql_job_recover, params, &res, err))
         return err->code;

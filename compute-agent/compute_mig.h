@@ -66,6 +66,13 @@ fy_code compute_live_job_start(compute_ctx *ctx, const compute_mig_spec *spec, f
 fy_code compute_live_job_abort(const char *migration_uuid, const char **ret_state, fy_err *err);
 fy_code compute_live_job_force_complete(const char *migration_uuid, const char **ret_state,
                                         fy_err *err);
+/* A migration the hypervisor went on with while the agent was away (a
+ * driver's restart reconcile): it gets a monitor again and its end is recorded
+ * as any job's; abort_it/force_it apply a request made meanwhile.  Takes
+ * handle in every case. */
+fy_code compute_live_job_adopt(compute_driver *drv, const char *host, const char *migration_uuid,
+                               const char *instance_uuid, compute_lm_job *handle, bool abort_it,
+                               bool force_it, fy_err *err);
 /* Marks the jobs this host left running (before a restart) failed. */
 fy_code compute_live_job_recover(const char *host, fy_err *err);
 /* Aborts and waits for every job (at shutdown). */

@@ -155,6 +155,10 @@ static fy_code check_mine(const char *host, const json_t *guests, fy_err *err)
     return FY_E_OK;
 }
 
+/* Runs after the driver's own reconcile: jobs the hypervisor still ran (or
+ * ended) while the agent was away have been taken over by it and get their end
+ * from the hypervisor; only the others, which nothing can finish any more, are
+ * marked failed here. */
 fy_code compute_reconcile_at_start(compute_driver *drv, const char *host, fy_err *err)
 {
     if (compute_live_job_recover(host, err))

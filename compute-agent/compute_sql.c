@@ -91,14 +91,24 @@ const fy_sql compute_sql_job_get = {
     2,
 };
 
-/* Jobs this host left running when it stopped cannot be running any more. */
+/* A job taken over after a restart says so on its record: the conductor sees
+ * that an agent is back and settling it. */
+const fy_sql compute_sql_job_adopted = {
+    "compute_live_job_adopted",
+    "UPDATE migration_jobs SET updated_at = now()"
+    " WHERE migration_uuid = $1::uuid AND kind = $2 AND host = $3 AND state = 'running'",
+    3,
+};
+
+/* Jobs this host left running, but those taken over (their uuids in $3), cannot
+ * be running any more. */
 const fy_sql compute_sql_job_recover = {
-    "compute_job_recover",
+    "compute_live_job_recover",
     "WITH j AS (UPDATE migration_jobs SET state = 'failed', error = $2,"
     " error_code = 'DRIVER', updated_at = now() WHERE host = $1 AND state = 'running'"
-    " RETURNING migration_uuid)"
+    " AND NOT (migration_uuid = ANY ($3::uuid[])) RETURNING migration_uuid)"
     " SELECT pg_notify('ferry_jobs', migration_uuid::text) FROM j",
-    2,
+    3,
 };
 
 /* The hypervisor's view of a guest's power.  Only while no task runs on it:

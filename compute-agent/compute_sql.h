@@ -12,6 +12,7 @@ extern const fy_sql compute_sql_job_begin;
 extern const fy_sql compute_sql_job_end;
 extern const fy_sql compute_sql_job_get;
 extern const fy_sql compute_sql_job_recover;
+extern const fy_sql compute_sql_job_adopted;
 extern const fy_sql compute_sql_power_sync;
 extern const fy_sql compute_sql_jobs_running;
 extern const fy_sql compute_sql_reconcile_strays;

@@ -1,10 +1,44 @@
 /* Run-once step records in agent_steps. */
 #include <string.h>
+#include <time.h>
 #include "compute_sql.h"
 #include "compute_steps.h"
 #include "fy_cleanup.h"
 #include "fy_json.h"
+#include "fy_log.h"
 #include "fy_util.h"
+
+/* A database restart must neither fail a step nor make it run twice (its
+ * work done, its record lost): the record is read and written again after a
+ * growing pause while the database is away, for up to this long, which stays
+ * below the conductor's timeout for one step call. */
+#define STEP_DB_WAIT_MS 45000ULL
+#define STEP_DB_PAUSE_MS 100L
+#define STEP_DB_PAUSE_MAX_MS 2000L
+
+typedef struct db_wait {
+    unsigned long long since_ms;
+    long pause_ms;
+} db_wait;
+
+static bool db_again(db_wait *w, const char *key, const char *what, const fy_err *err)
+{
+    if (err->code != FY_E_UNAVAILABLE && err->code != FY_E_DB_RETRY)
+        return false;
+    unsigned long long now = fy_now_ms();
+    if (!w->since_ms) {
+        w->since_ms = now ? now : 1;
+        w->pause_ms = STEP_DB_PAUSE_MS;
+        fy_warn("step %s: cannot %s the record, waiting for the database: %s", key, what,
+                err->msg);
+    }
+    if (now - w->since_ms >= STEP_DB_WAIT_MS)
+        return false;
+    struct timespec ts = {w->pause_ms / 1000, (w->pause_ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+    w->pause_ms = w->pause_ms * 2 > STEP_DB_PAUSE_MAX_MS ? STEP_DB_PAUSE_MAX_MS : w->pause_ms * 2;
+    return true;
+}
 
 /* Looks the record up: FY_E_NOT_FOUND when the step has not run here. */
 static fy_code step_get(const char *key, json_t **ret, fy_err *err)
@@ -49,7 +83,11 @@ fy_code compute_step_run(const char *host, const char *subject, const char *step
     if (!key)
         return fy_fail(err, FY_E_NOMEM, NULL);
 
-    fy_code rc = step_get(key, ret_result, err);
+    db_wait w = {0};
+    fy_code rc;
+    while ((rc = step_get(key, ret_result, err)) != FY_E_OK && rc != FY_E_NOT_FOUND &&
+           db_again(&w, key, "read", err))
+        fy_err_clear(err);
     if (rc != FY_E_NOT_FOUND)
         return rc;
     fy_err_clear(err);
@@ -60,7 +98,10 @@ fy_code compute_step_run(const char *host, const char *subject, const char *step
     if (!result)
         result = json_object();
     bool won = false;
-    rc = step_put(key, host, result, &won, err);
+    db_wait wp = {0};
+    while ((rc = step_put(key, host, result, &won, err)) != FY_E_OK &&
+           db_again(&wp, key, "write", err))
+        fy_err_clear(err);
     if (rc == FY_E_OK && won) {
         *ret_result = result;
         return FY_E_OK;
@@ -68,8 +109,12 @@ fy_code compute_step_run(const char *host, const char *subject, const char *step
     json_decref(result);
     if (rc)
         return rc;
-    /* A concurrent twin won the insert: answer with what it recorded. */
-    return step_get(key, ret_result, err);
+    /* A concurrent twin won the insert (or an insert whose answer was lost
+     * landed): answer with what is recorded. */
+    db_wait wg = {0};
+    while ((rc = step_get(key, ret_result, err)) != FY_E_OK && db_again(&wg, key, "read", err))
+        fy_err_clear(err);
+    return rc;
 }
 
 fy_code compute_step_forget(const char *host, const char *subject, fy_err *err)

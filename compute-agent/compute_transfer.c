@@ -4,7 +4,10 @@
  * X-Ferry-Extents with the logical size in X-Ferry-Size, the body is their
  * concatenation.  The sender reads with large buffers, hashing as it reads, and
  * sends the sha256 of the body as the trailer X-Ferry-Sha256 of a chunked body
- * (it is known only at the end).  The receiver is compute_transfer_recv.c. */
+ * (it is known only at the end).  The hashing stays on the reading thread:
+ * libcurl may free its buffer as soon as the transfer ends (an early answer),
+ * so nothing may read that buffer later.  The receiver is
+ * compute_transfer_recv.c. */
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -24,10 +27,12 @@
 #define XFER_BUF (1 << 20)
 /* libcurl's largest upload buffer: fewer, larger reads and chunks. */
 #define XFER_UPLOAD_BUF (2L << 20)
+/* Reads are hashed in steps that stay in a core's L2 cache. */
+#define XFER_HASH_STEP ((size_t)256 << 10)
 #define SHA_HEADER "X-Ferry-Sha256"
 #define INSTANCE_HEADER "X-Ferry-Instance"
-#define EXTENTS_HEADER "X-Ferry-Extents"
-#define SIZE_HEADER "X-Ferry-Size"
+#define EXTENTS_HEADER FY_UPLOAD_EXTENTS_HEADER
+#define SIZE_HEADER FY_UPLOAD_SIZE_HEADER
 #define JOB_KIND "disk_transfer"
 
 typedef struct push_state {
@@ -50,14 +55,17 @@ static long long logical_pos(const push_state *s)
     return s->at < s->map.n ? s->map.v[s->at].off + s->in_ext : s->map.size;
 }
 
-/* Fills buf from the current extent onwards; -1 on a read error. */
+/* Fills buf from the current extent onwards, hashing each read while it is
+ * still in the CPU's cache; -1 on a read error. */
 static ssize_t read_extents(push_state *s, char *buf, size_t room)
 {
     size_t got = 0;
     while (got < room && s->at < s->map.n) {
         const compute_extent *e = &s->map.v[s->at];
         long long left = e->len - s->in_ext;
-        size_t want = (long long)(room - got) < left ? room - got : (size_t)left;
+        size_t want = room - got < XFER_HASH_STEP ? room - got : XFER_HASH_STEP;
+        if ((long long)want > left)
+            want = (size_t)left;
         ssize_t n = pread(s->fd, buf + got, want, (off_t)(e->off + s->in_ext));
         if (n < 0 && errno == EINTR)
             continue;
@@ -66,6 +74,7 @@ static ssize_t read_extents(push_state *s, char *buf, size_t room)
                     n < 0 ? strerror(errno) : "the file shrank while it was sent");
             return -1;
         }
+        EVP_DigestUpdate(s->md, buf + got, (size_t)n);
         got += (size_t)n;
         s->in_ext += n;
         if (s->in_ext == e->len) {
@@ -84,12 +93,9 @@ static size_t read_cb(char *buf, size_t size, size_t nitems, void *arg)
     ssize_t n = read_extents(s, buf, size * nitems);
     if (n < 0)
         return CURL_READFUNC_ABORT;
-    if (n > 0) {
-        EVP_DigestUpdate(s->md, buf, (size_t)n);
-        if (s->corrupt) {
-            buf[n / 2] ^= 0x5a;
-            s->corrupt = false;
-        }
+    if (n > 0 && s->corrupt) {
+        buf[n / 2] ^= 0x5a;   /* after it was hashed: the receiver must notice */
+        s->corrupt = false;
     }
     long long pos = logical_pos(s);
     if (s->x->done)

@@ -9,9 +9,19 @@
  *                  and the network binding leave the source
  * finish_resize    new flavor, networks and volumes on the destination,
  *                  finish_migration, VERIFY_RESIZE
+ * rollback         (after a failure) the server, its networks, volumes and
+ *                  allocations back on the source, the move recorded as error
  *
  * The chosen host and the alternates left live in tasks.params.cold, so a
- * resumed run repeats its recorded step with the same claim. */
+ * resumed run repeats its recorded step with the same claim.  A rollback is
+ * recorded (with its cause, tasks.params.rollback) before it undoes anything:
+ * a resumed run rolls back again rather than repeat the failed step over a
+ * partly undone move.
+ *
+ * A database restart or a service away for a moment is waited for, not taken
+ * for the move's failure: idempotent calls are repeated while they fail
+ * transiently (cond_cold_retry_again), and the other writes give the task
+ * back to be resumed at its recorded step (cond_retry_later). */
 #include <stdio.h>
 #include <string.h>
 #include "cond_cold.h"
@@ -26,13 +36,13 @@
 #define EV_RESIZE "compute_resize_instance"
 #define EV_FINISH "compute_finish_resize"
 #define NVH_MESSAGE "No valid host was found. There are not enough hosts available."
-#define SELECT_TRIES 3
-/* Claims of one task after which an unreachable agent fails the move. */
+/* Claims of one task after which an unreachable agent fails the move (each
+ * claim already retries for COND_COLD_TRANSIENT_MS). */
 #define AGENT_MAX_CLAIMS 5
 
-enum { ST_MOVE, ST_SCHEDULE, ST_PREP, ST_RESIZE, ST_FINISH };
+enum { ST_MOVE, ST_SCHEDULE, ST_PREP, ST_RESIZE, ST_FINISH, ST_ROLLBACK };
 static const char *const cold_steps[] = {"move_allocation", "schedule", "prep_resize",
-                                         "resize_instance", "finish_resize"};
+                                         "resize_instance", "finish_resize", "rollback"};
 
 typedef struct move {
     cond_cold c;
@@ -41,6 +51,7 @@ typedef struct move {
     cond_selection sel;     /* sel.dest = current destination; sel.alts = not tried yet */
     int tries;
     size_t at;              /* the step running */
+    bool resumed;           /* the step running was recorded by an earlier run */
     bool ended;             /* an outcome was recorded: no further step */
 } move;
 
@@ -118,11 +129,15 @@ static void warn_if(fy_code rc, const move *m, const char *what, const fy_err *e
 static void restore_allocations(move *m)
 {
     const cond_ctx *ctx = m->c.run->ctx;
+    cond_run *run = m->c.run;
     fy_err e = {0};
     if (m->at >= ST_SCHEDULE)
-        warn_if(cond_sched_release(ctx, uuid_of(m), NULL, &e), m, "claim not released", &e);
-    warn_if(cond_sched_move(ctx, m->c.mig.uuid, uuid_of(m), source_of(m), &e), m,
-            "source allocation not handed back", &e);
+        warn_if(COND_COLD_RETRYING(run, "releasing the claim", &e,
+                                   cond_sched_release(ctx, uuid_of(m), NULL, &e)),
+                m, "claim not released", &e);
+    warn_if(COND_COLD_RETRYING(run, "handing the source allocation back", &e,
+                               cond_sched_move(ctx, m->c.mig.uuid, uuid_of(m), source_of(m), &e)),
+            m, "source allocation not handed back", &e);
 }
 
 /* The source guest back from its kept disk, powered off as the failed step
@@ -131,8 +146,12 @@ static int restore_source_guest(move *m)
 {
     fy_err e = {0};
     _cleanup_(json_decrefp) json_t *body = NULL, *ans = NULL, *old = NULL;
-    if (cond_cold_old_flavor(uuid_of(m), &old, &e) == FY_E_OK &&
-        cond_cold_body(&m->c, NULL, old ? old : m->c.inst.flavor, &body, &e) == FY_E_OK &&
+    cond_run *run = m->c.run;
+    if (COND_COLD_RETRYING(run, "reading the old flavor", &e,
+                           cond_cold_old_flavor(uuid_of(m), &old, &e)) == FY_E_OK &&
+        COND_COLD_RETRYING(run, "building the step body", &e,
+                           cond_cold_body(&m->c, NULL, old ? old : m->c.inst.flavor, &body,
+                                          &e)) == FY_E_OK &&
         json_object_set_new(body, "power_on", json_false()) == 0 &&
         cond_cold_agent(&m->c, source_of(m), "finish_revert_migration", body,
                         COND_COLD_STEP_TIMEOUT_MS, &ans, &e) == FY_E_OK)
@@ -146,23 +165,32 @@ static int restore_source_guest(move *m)
 static int restore_source(move *m)
 {
     fy_err e = {0};
-    const char *src = source_of(m);
-    if (m->sel.dest.host[0] && !same_host(m)) {
+    cond_run *run = m->c.run;
+    const char *src = source_of(m), *dst = m->sel.dest.host, *uuid = uuid_of(m);
+    if (dst[0] && !same_host(m)) {
         _cleanup_(json_decrefp) json_t *body = NULL;
-        if (cond_cold_body(&m->c, NULL, m->flavor, &body, &e) == FY_E_OK)
-            warn_if(cond_cold_agent(&m->c, m->sel.dest.host, "revert_migration_dest", body,
+        if (COND_COLD_RETRYING(run, "building the step body", &e,
+                               cond_cold_body(&m->c, NULL, m->flavor, &body, &e)) == FY_E_OK)
+            warn_if(cond_cold_agent(&m->c, dst, "revert_migration_dest", body,
                                     COND_COLD_STEP_TIMEOUT_MS, NULL, &e),
                     m, "destination not cleaned", &e);
-        warn_if(cond_net_teardown_on_host(uuid_of(m), m->sel.dest.host, &e), m,
-                "destination networks not torn down", &e);
-        warn_if(cond_cold_disconnect_volumes(uuid_of(m), m->sel.dest.host, &e), m,
-                "destination volume connections not terminated", &e);
+        warn_if(COND_COLD_RETRYING(run, "tearing down the destination networks", &e,
+                                   cond_net_teardown_on_host(uuid, dst, &e)),
+                m, "destination networks not torn down", &e);
+        warn_if(COND_COLD_RETRYING(run, "terminating the destination volume connections", &e,
+                                   cond_cold_disconnect_volumes(uuid, dst, &e)),
+                m, "destination volume connections not terminated", &e);
     }
-    warn_if(cond_net_setup_on_host(uuid_of(m), src, &e), m, "source networks not set up", &e);
-    warn_if(cond_net_migrate_finish(uuid_of(m), src, &e), m, "source binding not active", &e);
+    warn_if(COND_COLD_RETRYING(run, "setting up the source networks", &e,
+                               cond_net_setup_on_host(uuid, src, &e)),
+            m, "source networks not set up", &e);
+    warn_if(COND_COLD_RETRYING(run, "activating the source binding", &e,
+                               cond_net_migrate_finish(uuid, src, &e)),
+            m, "source binding not active", &e);
     _cleanup_(json_decrefp) json_t *bdi = NULL;
-    warn_if(cond_cold_connect_volumes(uuid_of(m), src, &bdi, &e), m,
-            "source volume connections not restored", &e);
+    warn_if(COND_COLD_RETRYING(run, "restoring the source volume connections", &e,
+                               cond_cold_connect_volumes(uuid, src, &bdi, &e)),
+            m, "source volume connections not restored", &e);
     return same_host(m) ? -1 : restore_source_guest(m);
 }
 
@@ -201,6 +229,31 @@ static fy_code fail_txn(void *arg, fy_err *err)
     return cond_quota_rollback(a->m->c.mig.uuid, err);
 }
 
+/* Records step "rollback" with what a resumed run needs to roll back again:
+ * until it is recorded nothing is undone, so a run given back before that
+ * resumes the failed step itself. */
+static fy_code record_rollback(move *m, const char *event, bool error_state, fy_code code,
+                               const char *msg, fy_err *err)
+{
+    cond_run *run = m->c.run;
+    if (fy_streq(run->task.step, cold_steps[ST_ROLLBACK]))
+        return FY_E_OK;     /* resumed: recorded by an earlier run */
+    json_t *rb = json_pack("{s:s,s:b,s:s,s:s,s:I}", "event", event, "error_state", error_state,
+                           "code", fy_code_name(code), "message", msg, "at", (json_int_t)m->at);
+    if (!rb || json_object_set_new(run->task.params, "rollback", rb) != 0)
+        return fy_fail(err, FY_E_NOMEM, NULL);
+    cond_cold_retry r = {0};
+    while (cond_step(run, cold_steps[ST_ROLLBACK], run->task.params, err)) {
+        if (run->lost)
+            return err->code;
+        run->release = false;   /* the step write failed: try it again first */
+        if (!cond_cold_retry_again(run, &r, err, "recording the rollback"))
+            return cond_retry_later(run, err);
+        fy_err_clear(err);
+    }
+    return FY_E_OK;
+}
+
 /* Records the failed move.  error_state false is the no-valid-host outcome,
  * which completes the task; otherwise the task fails with the message. */
 static fy_code fail_move(move *m, const char *event, bool error_state, fy_code code,
@@ -209,12 +262,17 @@ static fy_code fail_move(move *m, const char *event, bool error_state, fy_code c
     char msg[FY_ERR_MSG_MAX];
     snprintf(msg, sizeof(msg), "%s", message);
     fy_info("migration %s: %s", m->c.mig.uuid, msg);
+    if (record_rollback(m, event, error_state, code, msg, err))
+        return err->code;
     int power_state = m->at >= ST_RESIZE ? restore_source(m) : -1;
     restore_allocations(m);
     fail_args a = {.m = m, .message = msg, .error_state = error_state,
                    .power_state = power_state};
-    if (fy_db_txn(fail_txn, &a, false, err))
+    if (COND_COLD_RETRYING(m->c.run, "recording the failed move", err,
+                           fy_db_txn(fail_txn, &a, false, err)))
         return cond_retry_later(m->c.run, err);
+    /* Recorded: the task ends here even if the conductor began to stop. */
+    m->c.run->release = false;
     m->ended = true;
     cond_event_finish_q(m->c.run, event, false, msg);
     cond_action_finish_q(m->c.run, false);
@@ -235,7 +293,7 @@ static fy_code changed_under_us(move *m, const char *event, fy_err *err)
  * idempotent), so the task is retried a few times before the move fails. */
 static fy_code agent_failed(move *m, const char *event, const fy_err *cause, fy_err *err)
 {
-    bool transient = cause->code == FY_E_UNAVAILABLE || cause->code == FY_E_TIMEOUT;
+    bool transient = fy_code_retryable(cause->code) && cause->code != FY_E_NOMEM;
     if ((transient && m->c.run->task.attempts < AGENT_MAX_CLAIMS) || cond_stopping(m->c.run)) {
         *err = *cause;
         return cond_retry_later(m->c.run, err);
@@ -258,10 +316,11 @@ static fy_code step_move(move *m, fy_err *err)
             return cond_retry_later(m->c.run, err);
         json_object_update(m->c.mig.migrate_data, d);
     }
-    if (cond_sched_move(m->c.run->ctx, uuid_of(m), m->c.mig.uuid, source_of(m), err)) {
-        /* The move is idempotent: a scheduler down or restarting is waited for. */
-        bool unreachable = err->code == FY_E_UNAVAILABLE || err->code == FY_E_TIMEOUT ||
-                           err->code == FY_E_UPSTREAM;
+    /* The move is idempotent: a scheduler down or restarting is waited for. */
+    if (COND_COLD_RETRYING(m->c.run, "moving the source allocation", err,
+                           cond_sched_move(m->c.run->ctx, uuid_of(m), m->c.mig.uuid,
+                                           source_of(m), err))) {
+        bool unreachable = fy_code_retryable(err->code) && err->code != FY_E_NOMEM;
         if (cond_stopping(m->c.run) || (unreachable && m->c.run->task.attempts < AGENT_MAX_CLAIMS))
             return cond_retry_later(m->c.run, err);
         return fail_move(m, EV_CONDUCTOR, true, err->code, err->msg, err);
@@ -290,29 +349,48 @@ static fy_code select_once(move *m, fy_err *err)
     return cond_sched_select(m->c.run->ctx, &req, &m->sel, err);
 }
 
-static bool transient(fy_code c)
+/* Right after a database outage the hosts' heartbeats are stale (they could
+ * not be written), so the scheduler finds hosts down that are up again a
+ * moment later.  After an outage this run saw, or in a resumed run, "no
+ * valid host" is asked again until the heartbeats had time to come back. */
+static bool hosts_may_be_stale(move *m, unsigned long long *nvh_since)
 {
-    return c == FY_E_UNAVAILABLE || c == FY_E_TIMEOUT || c == FY_E_UPSTREAM;
+    const cond_config *cfg = &m->c.run->ctx->cfg;
+    unsigned long long now = fy_now_ms();
+    if (!*nvh_since)
+        *nvh_since = now;
+    long long wait_s = cfg->service_down_time + cfg->report_interval;
+    if (now - *nvh_since >= (unsigned long long)wait_s * 1000ULL)
+        return false;
+    fy_info("migration %s: no valid host right after an outage; asking again once the hosts"
+            " report", m->c.mig.uuid);
+    return cond_sleep(m->c.run, 1000);
 }
 
 /* A lost answer may still have claimed: before asking again the instance's
- * claims are released (its own allocation is the migration's by now). */
+ * claims are released (its own allocation is the migration's by now).  A
+ * scheduler (or its database) away is waited for. */
 static fy_code schedule(move *m, fy_err *err)
 {
-    fy_code rc = FY_E_UNAVAILABLE;
-    for (int i = 0; i < SELECT_TRIES; i++) {
-        if (i > 0 && !cond_sleep(m->c.run, 1000L << i))
-            break;
-        rc = FY_E_OK;
-        if (i > 0 || m->c.run->task.attempts > 1)
-            rc = cond_sched_release(m->c.run->ctx, uuid_of(m), NULL, err);
+    cond_cold_retry r = {0};
+    bool outage = m->c.run->task.attempts > 1;
+    unsigned long long nvh_since = 0;
+    for (bool again = outage;; again = true) {
+        fy_code rc = again ? cond_sched_release(m->c.run->ctx, uuid_of(m), NULL, err) : FY_E_OK;
         if (rc == FY_E_OK)
             rc = select_once(m, err);
-        if (!transient(rc))
+        if (rc == FY_E_OK)
             return rc;
-        fy_warn("migration %s: scheduler call failed: %s", m->c.mig.uuid, err->msg);
+        if (rc == FY_E_NO_VALID_HOST) {
+            if (!outage || !hosts_may_be_stale(m, &nvh_since))
+                return rc;
+        } else if (cond_cold_retry_again(m->c.run, &r, err, "scheduling")) {
+            outage = true;
+        } else {
+            return rc;
+        }
+        fy_err_clear(err);
     }
-    return rc;
 }
 
 static fy_code step_schedule(move *m, fy_err *err)
@@ -329,7 +407,9 @@ static fy_code step_schedule(move *m, fy_err *err)
     if (rc)
         return fail_move(m, EV_CONDUCTOR, true, rc, err->msg, err);
     m->tries = 1;
-    if (cond_mig_set_dest(m->c.mig.uuid, m->sel.dest.host, m->sel.dest.node, err))
+    if (COND_COLD_RETRYING(m->c.run, "recording the destination", err,
+                           cond_mig_set_dest(m->c.mig.uuid, m->sel.dest.host, m->sel.dest.node,
+                                             err)))
         return cond_retry_later(m->c.run, err);
     cond_event_finish_q(m->c.run, EV_CONDUCTOR, true, NULL);
     return save_state(m, cold_steps[ST_PREP], err);
@@ -341,15 +421,19 @@ static fy_code step_schedule(move *m, fy_err *err)
 static bool next_host(move *m)
 {
     const cond_ctx *ctx = m->c.run->ctx;
+    cond_run *run = m->c.run;
     fy_err e = {0};
-    if (cond_sched_release(ctx, uuid_of(m), m->sel.dest.host, &e)) {
+    if (COND_COLD_RETRYING(run, "releasing the claim", &e,
+                           cond_sched_release(ctx, uuid_of(m), m->sel.dest.host, &e))) {
         warn_if(e.code, m, "claim not released", &e);
         return false;
     }
     cond_dest alt;
     while (cond_cold_take_alternate(&m->sel, m->tries, (int)ctx->cfg.max_attempts, &alt)) {
-        if (cond_sched_claim(ctx, uuid_of(m), m->c.inst.project_id, alt.host, &m->res, &e) ==
-            FY_E_OK) {
+        /* A claim is idempotent (a claim already held is answered as made). */
+        if (COND_COLD_RETRYING(run, "claiming an alternate", &e,
+                               cond_sched_claim(ctx, uuid_of(m), m->c.inst.project_id, alt.host,
+                                                &m->res, &e)) == FY_E_OK) {
             fy_info("migration %s: rescheduled to %s", m->c.mig.uuid, alt.host);
             m->sel.dest = alt;
             m->tries++;
@@ -399,14 +483,49 @@ static fy_code prep_once(move *m, bool *ret_ok, fy_err *cause, fy_err *err)
     return FY_E_OK;
 }
 
+/* A run resumed at prep_resize may follow one that stopped while moving on
+ * to an alternate (its claim on the recorded destination released, one on an
+ * alternate made, the record naming either): the claims and the record are
+ * made to match the recorded destination again.  Releases and claims are
+ * idempotent.  *ret_room false when the destination has no room any more. */
+static fy_code resume_claims(move *m, bool *ret_room, fy_err *err)
+{
+    const cond_ctx *ctx = m->c.run->ctx;
+    cond_run *run = m->c.run;
+    *ret_room = true;
+    for (int i = 0; i < m->sel.nalts; i++)
+        if (COND_COLD_RETRYING(run, "releasing an alternate's claim", err,
+                               cond_sched_release(ctx, uuid_of(m), m->sel.alts[i].host, err)))
+            return cond_retry_later(run, err);
+    fy_code rc = COND_COLD_RETRYING(run, "claiming the destination", err,
+                                    cond_sched_claim(ctx, uuid_of(m), m->c.inst.project_id,
+                                                     m->sel.dest.host, &m->res, err));
+    if (rc == FY_E_CONFLICT) {
+        *ret_room = false;
+        return FY_E_OK;
+    }
+    if (rc || COND_COLD_RETRYING(run, "recording the destination", err,
+                                 cond_mig_set_dest(m->c.mig.uuid, m->sel.dest.host,
+                                                   m->sel.dest.node, err)))
+        return cond_retry_later(run, err);
+    return FY_E_OK;
+}
+
 static fy_code step_prep(move *m, fy_err *err)
 {
     m->at = ST_PREP;
+    bool room = true;
+    if (m->resumed && resume_claims(m, &room, err))
+        return err->code;
     for (;;) {
         bool ok = false;
         fy_err cause = {0};
-        if (prep_once(m, &ok, &cause, err))
+        if (!room)
+            fy_fail(&cause, FY_E_CONFLICT, "Host %s has not enough free resources any more.",
+                    m->sel.dest.host);
+        else if (prep_once(m, &ok, &cause, err))
             return err->code;
+        room = true;
         if (ok)
             return cond_step(m->c.run, cold_steps[ST_RESIZE], NULL, err);
         fy_info("migration %s: prep_resize on %s failed: %s", m->c.mig.uuid, m->sel.dest.host,
@@ -417,9 +536,14 @@ static fy_code step_prep(move *m, fy_err *err)
         }
         /* Out of hosts (Nova: MaxRetriesExceeded, a NoValidHost): the
          * server is back as it was, only the record shows the error. */
-        if (!next_host(m))
+        if (!next_host(m)) {
+            if (m->c.run->release)      /* stopping: resumed later */
+                return fy_fail(err, cause.code, "%s", cause.msg);
             return fail_move(m, EV_PREP, false, FY_E_OK, cause.msg, err);
-        if (cond_mig_set_dest(m->c.mig.uuid, m->sel.dest.host, m->sel.dest.node, err))
+        }
+        if (COND_COLD_RETRYING(m->c.run, "recording the destination", err,
+                               cond_mig_set_dest(m->c.mig.uuid, m->sel.dest.host,
+                                                 m->sel.dest.node, err)))
             return cond_retry_later(m->c.run, err);
         if (save_state(m, cold_steps[ST_PREP], err))
             return err->code;
@@ -598,12 +722,34 @@ static fy_code run_steps(move *m, size_t at, fy_err *err)
     if (at > ST_SCHEDULE && load_state(m, err))
         return err->code;
     for (size_t i = at; i < ELEMENTSOF(steps); i++) {
+        m->resumed = i == at && m->c.run->task.attempts > 1;
         if (steps[i](m, err))
             return err->code;
         if (m->ended)
             return FY_E_OK;
     }
     return FY_E_OK;
+}
+
+/* A rollback recorded by an earlier run is done again from its start: each of
+ * its calls is idempotent, and it ends with the same outcome. */
+static fy_code resume_rollback(move *m, fy_err *err)
+{
+    const json_t *params = m->c.run->task.params;
+    const json_t *rb = json_object_get(params, "rollback");
+    const char *msg = fy_json_str(rb, "message"), *ev = fy_json_str(rb, "event");
+    if (!msg || !ev)
+        return fy_fail(err, FY_E_INTERNAL, "task %s: step rollback without its record",
+                       m->c.run->task.uuid);
+    json_int_t at = fy_json_int(rb, "at", ST_MOVE);
+    m->at = at >= ST_MOVE && at < ST_ROLLBACK ? (size_t)at : ST_MOVE;
+    if (json_object_get(params, "cold") && load_state(m, err))
+        return err->code;
+    char event[64];
+    snprintf(event, sizeof(event), "%s", ev);
+    fy_info("migration %s: rolling back again after a restart", m->c.mig.uuid);
+    return fail_move(m, event, fy_json_bool(rb, "error_state", true),
+                     fy_code_from_name(fy_json_str(rb, "code")), msg, err);
 }
 
 static fy_code cold_run(move *m, fy_err *err)
@@ -625,7 +771,10 @@ static fy_code cold_run(move *m, fy_err *err)
     m->flavor = json_is_object(f) ? f : m->c.inst.flavor;
     if (cond_flavor_resources(m->flavor, &m->res, err))
         return fail_move(m, EV_CONDUCTOR, true, err->code, err->msg, err);
-    return run_steps(m, cond_step_index(run, cold_steps, ELEMENTSOF(cold_steps)), err);
+    size_t at = cond_step_index(run, cold_steps, ELEMENTSOF(cold_steps));
+    if (at == ST_ROLLBACK)
+        return resume_rollback(m, err);
+    return run_steps(m, at, err);
 }
 
 static fy_code cold_task(cond_run *run, fy_err *err)

@@ -35,6 +35,37 @@ bool cond_cold_take_alternate(cond_selection *sel, int tries, int max_attempts, 
  * -1 for any other: a resumed step accepts a record already further along. */
 int cond_cold_rank(fy_mig_status s);
 
+/* ---- transient failures (cond_cold_common.c) ----
+ * A database restart, or an agent or the scheduler away for a moment, is not
+ * the move's failure: an idempotent call that fails with a retryable code
+ * (fy_code_retryable: the database, an unreachable or failing peer, a
+ * timeout) is made again after a growing pause (0.25 s doubling up to 5 s)
+ * until it succeeds, fails otherwise, the conductor stops, or
+ * COND_COLD_TRANSIENT_MS have passed since its first failure. */
+#define COND_COLD_TRANSIENT_MS 120000L
+
+typedef struct cond_cold_retry {
+    unsigned long long since_ms;   /* first failure (monotonic), 0 before it */
+    long pause_ms;
+} cond_cold_retry;
+
+/* Called after a failed call with its error: true (after the pause) when the
+ * call should be made again.  false when the failure is not transient, the
+ * time is spent, or the conductor is stopping (run->release is then set, so
+ * the task is given back instead of failed). */
+bool cond_cold_retry_again(cond_run *run, cond_cold_retry *r, const fy_err *err,
+                           const char *what);
+/* Evaluates the idempotent call `expr` (an fy_code expression that fills the
+ * fy_err *e) again while cond_cold_retry_again() says so; yields its last code. */
+#define COND_COLD_RETRYING(run, what, e, expr)                                         \
+    ({                                                                                 \
+        cond_cold_retry rt_ = {0};                                                     \
+        fy_code rc_;                                                                   \
+        while ((rc_ = (expr)) != FY_E_OK && cond_cold_retry_again((run), &rt_, (e), (what))) \
+            fy_err_clear(e);                                                           \
+        rc_;                                                                           \
+    })
+
 /* ---- a loaded cold task (cond_cold_common.c) ---- */
 
 typedef struct cond_cold {
@@ -59,7 +90,10 @@ fy_code cond_cold_advance(cond_cold *c, fy_mig_status from, fy_mig_status to, fy
 fy_code cond_cold_body(const cond_cold *c, const json_t *bdi, const json_t *flavor,
                        json_t **ret, fy_err *err);
 /* POST the step to host's agent; the answer's migrate_data (if any) is merged
- * into the migration record. */
+ * into the migration record.  Transient failures (the agent's or this
+ * conductor's database restarting, the agent restarting) are retried as
+ * above: agent steps are run-once, a repeated call gets the recorded answer.
+ * When the conductor stops meanwhile, run->release is set. */
 fy_code cond_cold_agent(cond_cold *c, const char *host, const char *step, const json_t *body,
                         long timeout_ms, json_t **ret_json, fy_err *err);
 

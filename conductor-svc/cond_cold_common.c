@@ -59,6 +59,46 @@ int cond_cold_rank(fy_mig_status s)
     }
 }
 
+/* ---- transient failures ---- */
+
+#define RETRY_FIRST_PAUSE_MS 250L
+#define RETRY_MAX_PAUSE_MS 5000L
+
+/* A call that timed out has waited long already (the task-level retry takes
+ * it from there); out of memory is not a condition that passes. */
+static bool transient(fy_code c)
+{
+    return fy_code_retryable(c) && c != FY_E_TIMEOUT && c != FY_E_NOMEM;
+}
+
+bool cond_cold_retry_again(cond_run *run, cond_cold_retry *r, const fy_err *err,
+                           const char *what)
+{
+    if (!transient(err->code))
+        return false;
+    if (cond_stopping(run)) {
+        run->release = true;
+        return false;
+    }
+    unsigned long long now = fy_now_ms();
+    if (!r->since_ms) {
+        r->since_ms = now ? now : 1;
+        r->pause_ms = RETRY_FIRST_PAUSE_MS;
+    }
+    if (now - r->since_ms >= (unsigned long long)COND_COLD_TRANSIENT_MS) {
+        fy_warn("%s: still failing after %ld s, giving up: %s", what,
+                COND_COLD_TRANSIENT_MS / 1000, err->msg);
+        return false;
+    }
+    fy_info("%s failed, trying again in %ld ms: %s", what, r->pause_ms, err->msg);
+    if (!cond_sleep(run, r->pause_ms)) {
+        run->release = true;
+        return false;
+    }
+    r->pause_ms = r->pause_ms * 2 > RETRY_MAX_PAUSE_MS ? RETRY_MAX_PAUSE_MS : r->pause_ms * 2;
+    return true;
+}
+
 /* ---- records ---- */
 
 fy_code cond_cold_load(cond_run *run, cond_cold *c, fy_err *err)
@@ -168,17 +208,26 @@ fy_code cond_cold_agent(cond_cold *c, const char *host, const char *step, const 
                         long timeout_ms, json_t **ret_json, fy_err *err)
 {
     _cleanup_(json_decrefp) json_t *ans = NULL;
-    if (cond_mig_agent_step(c->run->ctx, host, c->mig.uuid, step, body, COND_COLD_STEP_RETRIES,
-                            timeout_ms, &ans, err))
-        return err->code;
+    char what[192];
+    snprintf(what, sizeof(what), "migration %s: %s on %s", c->mig.uuid, step,
+             host ? host : "?");
+    cond_cold_retry r = {0};
+    while (cond_mig_agent_step(c->run->ctx, host, c->mig.uuid, step, body,
+                               COND_COLD_STEP_RETRIES, timeout_ms, &ans, err))
+        if (!cond_cold_retry_again(c->run, &r, err, what))
+            return err->code;
     const json_t *md = json_object_get(ans, "migrate_data");
     if (json_is_object(md) && json_object_size(md) > 0) {
         /* The record is the truth a resumed run reads; memory follows it. */
         fy_err derr = {0};
-        if (cond_mig_merge_data(c->mig.uuid, md, &derr)) {
-            c->run->release = true;
-            *err = derr;
-            return derr.code;
+        cond_cold_retry rd = {0};
+        while (cond_mig_merge_data(c->mig.uuid, md, &derr)) {
+            if (!cond_cold_retry_again(c->run, &rd, &derr, what)) {
+                c->run->release = true;
+                *err = derr;
+                return derr.code;
+            }
+            fy_err_clear(&derr);
         }
         json_object_update(c->mig.migrate_data, (json_t *)md);
     }

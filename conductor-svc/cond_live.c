@@ -35,7 +35,7 @@ static const char *const live_steps[S__COUNT] = {
     [S_PRE] = "pre_live_migration",
     [S_START] = "live_migration",
     [S_WAIT] = "wait_job",
-    [S_POST_VOLUMES] = "post_terminate_source_connections",
+    [S_POST_VOLUMES] = LIVE_STEP_POST,
     [S_POST_NET_START] = "post_migrate_instance_start",
     [S_POST_AT_DEST] = "post_live_migration_at_destination",
     [S_POST_NET_FINISH] = "post_migrate_instance_finish",
@@ -343,23 +343,32 @@ static void job_request(live_ctx *lc, const char *flag, const char *sent, const 
         fy_warn("migration %s: %s not recorded: %s", lc->mig.uuid, sent, werr.msg);
 }
 
-/* The source host's service went away while its job ran: the job is lost. */
+/* The source host's service went away while its job ran: the job is lost.
+ * Not while the agent is merely restarting: it takes the job over from
+ * libvirt (which may still be running it) and records the end itself.  So
+ * the host counts as lost only when an operator forced its service down, or
+ * when neither its heartbeat nor the job record (touched by an agent taking
+ * the job over) moved for ten times service_down_time.  Even then phase_wait
+ * asks the destination before anything is undone. */
 static bool source_lost(live_ctx *lc)
 {
     char iv[32];
-    snprintf(iv, sizeof(iv), "%lld seconds", lc->ctx->cfg.service_down_time);
-    const char *p[] = {lc->source, iv};
+    snprintf(iv, sizeof(iv), "%lld seconds", lc->ctx->cfg.service_down_time * 10);
+    const char *p[] = {lc->source, iv, lc->mig.uuid};
     _cleanup_pgres_ PGresult *res = NULL;
     fy_err err = {0};
-    if (fy_db_exec(&cond_live_sql_host_facts, p, &res, &err) || PQntuples(res) != 1)
+    if (fy_db_exec(&cond_live_sql_source_lost, p, &res, &err) || PQntuples(res) != 1)
         return false;
-    return !fy_db_bool(res, 0, "up");
+    return fy_db_bool(res, 0, "lost");
 }
 
-static fy_code wait_loop(live_ctx *lc, cond_jobs_watch *w, job_state *ret, char *msg,
-                         size_t size, fy_err *err)
+/* Waits for the job's end; *ret_lost when it is the conductor's guess (the
+ * source host is gone) rather than the agent's word. */
+static fy_code wait_loop(live_ctx *lc, cond_jobs_watch *w, job_state *ret, bool *ret_lost,
+                         char *msg, size_t size, fy_err *err)
 {
     bool woken = true;
+    *ret_lost = false;
     for (;;) {
         if (mig_reload(lc, err) || job_read(lc, ret, msg, size, err))
             return err->code;
@@ -374,6 +383,7 @@ static fy_code wait_loop(live_ctx *lc, cond_jobs_watch *w, job_state *ret, char 
             snprintf(msg, size, "Compute service of %s is unavailable at this time.",
                      lc->source);
             *ret = JOB_FAILED;
+            *ret_lost = true;
             return FY_E_OK;
         }
         woken = cond_jobs_wait(w, LIVE_WAIT_RECHECK_MS);
@@ -389,7 +399,38 @@ static fy_code phase_wait(live_ctx *lc, int *next, fy_err *err)
     cond_jobs_watch_start(&w, lc->mig.uuid);
     job_state st = JOB_RUNNING;
     char msg[FY_ERR_MSG_MAX] = "";
-    fy_code rc = wait_loop(lc, &w, &st, msg, sizeof(msg), err);
+    fy_code rc;
+    for (int asked = 0;;) {
+        bool lost = false;
+        rc = wait_loop(lc, &w, &st, &lost, msg, sizeof(msg), err);
+        if (rc || st == JOB_COMPLETED || !lc->dest[0] || fy_streq(lc->dest, lc->source))
+            break;
+        /* Before anything is undone, the destination settles where the guest
+         * runs: it removes a guest still arriving (the move cannot complete any
+         * more), or answers CONFLICT when the guest already runs there.  The
+         * rollback's own call later finds this one recorded. */
+        live_rollback_plan plan =
+            live_rollback_plan_for(lc->block_migration, lc->shared_path, lc->volume_backed);
+        json_auto_t *extra = json_pack("{s:b}", "destroy_disks", plan.destroy_disks);
+        fy_err derr = {0};
+        fy_code drc = extra ? live_agent(lc, lc->dest, "rollback_live_migration_at_destination",
+                                         extra, NULL, &derr)
+                            : fy_fail(&derr, FY_E_NOMEM, NULL);
+        lc->transient = false;
+        if (drc == FY_E_CONFLICT) {
+            fy_warn("migration %s: the job %s, but %s", lc->mig.uuid,
+                    lost ? "was lost with its host" : "did not complete", derr.msg);
+            st = JOB_COMPLETED;
+            break;
+        }
+        if (drc == FY_E_OK || !lost)
+            break;
+        /* Without the source's word nor the destination's, nothing is known. */
+        if (!asked++)
+            fy_warn("migration %s: %s; %s cannot tell where the guest runs (%s): waiting",
+                    lc->mig.uuid, msg, lc->dest, derr.msg);
+        st = JOB_RUNNING;
+    }
     cond_jobs_watch_end(&w);
     if (rc) {
         lc->transient = true;

@@ -97,6 +97,10 @@ fy_code live_checks(live_ctx *lc, fy_err *err);
  * destination, the migration's allocation back to the instance. */
 fy_code live_allocations_back(live_ctx *lc, fy_err *err);
 
+/* The first step of the post-migration part of the task: where a rollback
+ * that finds the guest on the destination sends the task instead. */
+#define LIVE_STEP_POST "post_terminate_source_connections"
+
 /* cond_live_rollback.c */
 /* A failed pre-check or a refusal before any action step: migration `to`
  * (error or cancelled) with message, instance back, allocations back. */
@@ -108,4 +112,4 @@ fy_code live_rollback(live_ctx *lc, fy_mig_status to, const char *message, fy_er
 /* ---- SQL (cond_live_sql.c) ---- */
 extern const fy_sql cond_live_sql_host_facts, cond_live_sql_job_get, cond_live_sql_instance_moved,
     cond_live_sql_instance_back, cond_live_sql_named_event_start,
-    cond_live_sql_named_event_finish;
+    cond_live_sql_named_event_finish, cond_live_sql_source_lost;

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cond_live.h"
+#include "cond_netvol.h"
 #include "fy_cleanup.h"
 #include "fy_json.h"
 #include "fy_log.h"
@@ -93,10 +94,21 @@ static fy_code facts_load(live_ctx *lc, const char *host, host_facts *ret, fy_er
 
 /* ---- the compute checks on a chosen destination ---- */
 
+/* Nova's check_can_live_migrate_source gets the instance's block device info
+ * and decides from it whether the instance is volume-backed (its root on a
+ * volume): such an instance has no local disk to copy and moves without
+ * shared storage and without block migration.  The source's own connections
+ * are sent, the root mapping (boot_index 0) first. */
 static fy_code check_source(live_ctx *lc, const json_t *extra, fy_err *err)
 {
+    json_auto_t *bdi = NULL;
+    if (cond_vol_block_device_info(lc->inst.uuid, lc->source, &bdi, err))
+        return live_transient(lc, err);
+    json_auto_t *body = json_deep_copy(extra);
+    if (!body || json_object_set(body, "block_device_info", bdi) != 0)
+        return fy_fail(err, FY_E_NOMEM, NULL);
     cond_event_start_q(lc->run, "compute_check_can_live_migrate_source", lc->source);
-    fy_code rc = live_agent(lc, lc->source, "check_can_live_migrate_source", extra, NULL, err);
+    fy_code rc = live_agent(lc, lc->source, "check_can_live_migrate_source", body, NULL, err);
     cond_event_finish_q(lc->run, "compute_check_can_live_migrate_source", rc == FY_E_OK,
                         err->msg);
     return rc;

@@ -200,8 +200,43 @@ static fy_code networks_back(live_ctx *lc, fy_err *err)
     return FY_E_OK;
 }
 
+/* A migration whose job may have run: before anything is undone, the
+ * destination settles where the guest runs (it removes a guest still arriving,
+ * so the move cannot complete behind the rollback's back).  The wait for the
+ * job did this already, and then the call answers as it did.  A guest that
+ * runs there means the move completed after all: the task goes on with the
+ * post-migration steps instead, at its next claim.  Any other failure leaves
+ * it to rollback_at_dest, which never destroys a guest that lives there. */
+static fy_code moved_after_all(live_ctx *lc, bool *ret_moved, fy_err *err)
+{
+    *ret_moved = false;
+    if (lc->mig.status != FY_MIG_RUNNING || !lc->dest[0] || fy_streq(lc->dest, lc->source))
+        return FY_E_OK;
+    live_rollback_plan plan =
+        live_rollback_plan_for(lc->block_migration, lc->shared_path, lc->volume_backed);
+    json_auto_t *extra = json_pack("{s:b}", "destroy_disks", plan.destroy_disks);
+    if (!extra)
+        return fy_fail(err, FY_E_NOMEM, NULL);
+    fy_err derr = {0};
+    fy_code rc = live_agent(lc, lc->dest, "rollback_live_migration_at_destination", extra, NULL,
+                            &derr);
+    lc->transient = false;
+    if (rc != FY_E_CONFLICT)
+        return FY_E_OK;
+    fy_warn("migration %s: not rolled back: %s", lc->mig.uuid, derr.msg);
+    *ret_moved = true;
+    json_object_del(lc->run->task.params, "failure");
+    if (cond_step(lc->run, LIVE_STEP_POST, lc->run->task.params, err))
+        return err->code;
+    *err = derr;
+    return cond_retry_later(lc->run, err);
+}
+
 fy_code live_rollback(live_ctx *lc, fy_mig_status to, const char *message, fy_err *err)
 {
+    bool moved = false;
+    if (moved_after_all(lc, &moved, err) || moved)
+        return err->code;
     fy_info("migration %s: rolling back (%s): %s", lc->mig.uuid, fy_mig_status_name(to),
             message);
     if (instance_back(lc, err) || networks_back(lc, err))

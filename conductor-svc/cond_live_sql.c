@@ -58,3 +58,17 @@ const fy_sql cond_live_sql_named_event_finish = {
     "  WHERE id = (SELECT id FROM a)",
     5,
 };
+
+/* The source host is lost: forced down, or neither its heartbeat nor the job
+ * record (touched by an agent taking the job over after a restart) moved for
+ * $2. */
+const fy_sql cond_live_sql_source_lost = {
+    "cond_live_source_lost",
+    "SELECT s.forced_down OR ((s.last_seen_up IS NULL"
+    "        OR s.last_seen_up < now() - $2::interval)"
+    "       AND NOT EXISTS (SELECT 1 FROM migration_jobs j"
+    "                        WHERE j.migration_uuid = $3::uuid AND j.kind = 'live_migration'"
+    "                          AND j.updated_at >= now() - $2::interval)) AS lost"
+    "  FROM services s WHERE s.host = $1 AND s.\"binary\" = 'ferry-compute'",
+    3,
+};

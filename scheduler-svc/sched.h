@@ -19,6 +19,7 @@ typedef struct sched_config {
     char *host;
     char *bind;
     long long port;
+    bool reuse_port;          /* share the port with other scheduler processes (SO_REUSEPORT) */
     long long threads;
     char *log_level;
     char *log_format;

@@ -17,6 +17,8 @@ const fy_cfg_opt sched_config_table[] = {
     {"host", FY_CFG_STR, NULL, 0, 0, O(host), 0, "this service's host name (default gethostname())"},
     {"bind", FY_CFG_STR, "127.0.0.1", 0, 0, O(bind), 0, "listen address"},
     {"port", FY_CFG_INT, "8775", 0, 65535, O(port), 0, "listen port (0 = any free port)"},
+    {"reuse_port", FY_CFG_BOOL, "false", 0, 0, O(reuse_port), 0,
+     "share bind:port with other ferry-scheduler processes that set it too (SO_REUSEPORT)"},
     {"threads", FY_CFG_INT, "4", 1, 256, O(threads), 0, "HTTP worker threads"},
     {"log_level", FY_CFG_STR, "info", 0, 0, O(log_level), 0, "error, warn, info, debug"},
     {"log_format", FY_CFG_STR, "text", 0, 0, O(log_format), 0, "text or json"},

@@ -351,6 +351,7 @@ fy_code sched_server_start(sched_ctx *ctx, fy_httpd **ret, fy_err *err)
     fy_httpd_conf conf = {
         .bind_addr = ctx->cfg->bind,
         .port = (int)ctx->cfg->port,
+        .reuse_port = ctx->cfg->reuse_port,
         .threads = (unsigned)ctx->cfg->threads,
         .max_body = SCHED_MAX_BODY,
         .max_upload = SCHED_MAX_BODY,

@@ -42,6 +42,29 @@ def clean(admin):
     admin.delete_all()
 
 
+# Tests that hold every task back by pausing "the conductor" (SIGSTOP on
+# stack.pid("conductor")).  When the stack runs several conductors (FERRY_CONDUCTORS),
+# the others are stopped for the test (gracefully: a task they hold goes back to the
+# queue) and started again after it, so that pausing the first still stops all work.
+PAUSE_THE_CONDUCTOR = {"test_abort_before_running_2_65", "test_abort_accepted_2_65"}
+
+
+@pytest.fixture(autouse=True)
+def one_conductor_while_paused(request):
+    if request.node.originalname not in PAUSE_THE_CONDUCTOR:
+        yield
+        return
+    stack = request.getfixturevalue("stack")
+    others = stack.processes("conductor")[1:]
+    for name in others:
+        stack.stop_process(name)
+    try:
+        yield
+    finally:
+        if others:
+            stack.up()
+
+
 @pytest.fixture
 def agents(stack):
     """Clears the compute agents' injected faults and runtime settings around a test."""

@@ -1,8 +1,11 @@
 """A small client for Ferry's public API and the local stack, for end-to-end tests."""
 import json
 import os
+import re
+import signal
 import subprocess
 import time
+import uuid
 
 import requests
 
@@ -61,6 +64,88 @@ class Stack:
         with open(os.path.join(self.state, "run", name + ".pid")) as f:
             return int(f.read().strip())
 
+    # --- the processes of one kind (FERRY_APIS, FERRY_SCHEDULERS, FERRY_CONDUCTORS) ---
+
+    def processes(self, kind):
+        """Names of the stack's processes of one kind: "api" -> ["api", "api2", ...]."""
+        names = [n[:-4] for n in os.listdir(os.path.join(self.state, "run")) if n.endswith(".pid")]
+        mine = [n for n in names if re.fullmatch(re.escape(kind) + r"(?:[2-9]|[1-9][0-9]+)?", n)]
+        return sorted(mine, key=lambda n: int(n[len(kind):] or 1))
+
+    def url(self, name):
+        with open(os.path.join(self.state, "run", name + ".url")) as f:
+            return f.read().strip()
+
+    def log(self, name):
+        return os.path.join(self.state, "log", name + ".log")
+
+    def log_marks(self, names):
+        """{name: current size of its log}: where to start reading what comes next."""
+        return {n: os.path.getsize(self.log(n)) if os.path.exists(self.log(n)) else 0
+                for n in names}
+
+    def log_since(self, marks):
+        """{name: what its log received since marks}."""
+        out = {}
+        for n, off in marks.items():
+            with open(self.log(n), "rb") as f:
+                f.seek(off)
+                out[n] = f.read().decode("utf-8", "replace")
+        return out
+
+    def served_by(self, marks, request_id, timeout=10):
+        """The one process among marks that logged request_id (its line is written just
+        after the answer is sent, so it is waited for)."""
+        deadline = time.time() + timeout
+        while True:
+            who = [n for n, text in self.log_since(marks).items() if request_id in text]
+            if who or time.time() > deadline:
+                assert len(who) == 1, f"request {request_id} logged by {who or 'no process'}"
+                return who[0]
+            time.sleep(0.05)
+
+    def per_process(self, kind, fetch, timeout=60):
+        """{name: fetch(url, request_id)} for every process of kind.  The processes of
+        a kind sharing a port (API, scheduler) are reached by asking again on fresh
+        connections, which the kernel spreads over them, until each has answered once;
+        the process that answered is found by the request id in the logs."""
+        names = self.processes(kind)
+        urls = {n: self.url(n) for n in names}
+        out = {}
+        for url in sorted(set(urls.values())):
+            group = [n for n in names if urls[n] == url]
+            deadline = time.time() + timeout
+            while set(group) - set(out):
+                marks = self.log_marks(group)
+                rid = new_request_id()
+                result = fetch(url, rid)
+                out.setdefault(self.served_by(marks, rid) if len(group) > 1 else group[0], result)
+                assert time.time() < deadline, f"{set(group) - set(out)} never answered on {url}"
+        return out
+
+    def stop_process(self, name, timeout=30):
+        """SIGTERM (a graceful stop) and wait; `up` starts it again."""
+        pid = self.pid(name)
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.1)
+        os.kill(pid, signal.SIGKILL)
+
+
+def new_request_id():
+    return "req-" + str(uuid.uuid4())
+
+
+# Several API processes (FERRY_APIS > 1) share one port, and the kernel picks one per
+# connection: the clients then open a connection per request so that consecutive
+# requests land on either process (a write on one, the read on another).
+FRESH_CONNECTIONS = int(os.environ.get("FERRY_APIS", "1") or 1) > 1
+
 
 class ApiError(AssertionError):
     pass
@@ -72,6 +157,8 @@ class Client:
     def __init__(self, api, user="admin", password=None, project="admin", microversion="2.90"):
         self.api = api
         self.session = requests.Session()
+        if FRESH_CONNECTIONS:
+            self.session.headers["Connection"] = "close"
         self.microversion = microversion
         self.user, self.password, self.project = user, password, project
         self.token = None

@@ -212,6 +212,67 @@ static void test_shared_storage_refuses_block(void **state)
     assert_true(json_is_false(json_object_get(f->md, "block_migration")));
 }
 
+/* Booted from a volume: no image and an empty local disk (flavor root_gb 0).
+ * Once the source agent decided it is volume-backed (migrate_data, as Nova's
+ * manager does from block_device_info) it needs neither shared storage nor
+ * block migration; a guest with a local root disk still does. */
+#define INST_VB "9d9d9d9d-5555-4666-8777-888888888888"
+
+static fy_code source_check(fixture *f, compute_mig_spec *s, fy_err *err)
+{
+    json_t *md = NULL;
+    assert_int_equal(f->dst->ops->check_can_live_migrate_destination(f->dst, s, &md, err),
+                     FY_E_OK);
+    json_object_update(f->md, md);
+    json_decref(md);
+    fy_code rc = f->src->ops->check_can_live_migrate_source(f->src, s, &md, err);
+    if (rc == FY_E_OK) {
+        json_object_update(f->md, md);
+        json_decref(md);
+    }
+    return rc;
+}
+
+static void test_volume_backed_needs_no_block(void **state)
+{
+    fixture *f = *state;
+    fy_err err = {0};
+    json_auto_t *flavor0 = json_pack("{s:s, s:i, s:i, s:i}", "flavorid", "0", "vcpus", 1,
+                                     "memory_mb", 64, "root_gb", 0);
+    compute_spawn_spec sp = {.uuid = INST_VB, .instance_id = 8, .flavor = flavor0, .root_gb = 0,
+                             .vifs = f->vifs};
+    json_t *info = NULL;
+    assert_int_equal(f->src->ops->spawn(f->src, &sp, &info, &err), FY_E_OK);
+    json_decref(info);
+    compute_mig_spec s = spec_of(f, "false");
+    s.uuid = INST_VB;
+    s.flavor = flavor0;
+
+    /* Not decided volume-backed (no mapping): the local disk must be copied. */
+    json_object_set_new(f->md, "is_volume_backed", json_false());
+    assert_int_equal(source_check(f, &s, &err), FY_E_MIGRATION_PRECHECK);
+    assert_non_null(strstr(err.msg, "is not on shared storage"));
+
+    json_object_set_new(f->md, "is_volume_backed", json_true());
+    assert_int_equal(source_check(f, &s, &err), FY_E_OK);
+    assert_true(json_is_false(json_object_get(f->md, "block_migration")));
+    assert_true(json_is_true(json_object_get(f->md, "is_volume_backed")));
+    assert_true(json_is_true(json_object_get(f->md, "is_shared_block_storage")));
+    assert_true(json_is_false(json_object_get(f->md, "is_shared_instance_path")));
+    s.block_migration = "auto";
+    json_object_del(f->md, "block_migration");
+    assert_int_equal(source_check(f, &s, &err), FY_E_OK);
+    assert_true(json_is_false(json_object_get(f->md, "block_migration")));
+    /* Block migration stays allowed: the caller asked for it. */
+    s.block_migration = "true";
+    assert_int_equal(source_check(f, &s, &err), FY_E_OK);
+    assert_true(json_is_true(json_object_get(f->md, "block_migration")));
+
+    /* A guest whose root disk is local is refused even if called volume-backed. */
+    compute_mig_spec local = spec_of(f, "false");
+    assert_int_equal(source_check(f, &local, &err), FY_E_MIGRATION_PRECHECK);
+}
+
 static void test_dest_lacks_memory(void **state)
 {
     fixture *f = *state;
@@ -423,6 +484,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_shared_storage_refuses_block, setup_shared,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_dest_lacks_memory, setup_local, teardown),
+        cmocka_unit_test_setup_teardown(test_volume_backed_needs_no_block, setup_local, teardown),
         cmocka_unit_test_setup_teardown(test_shared_flow_moves_guest, setup_shared, teardown),
         cmocka_unit_test_setup_teardown(test_dirty_guest_needs_force, setup_shared, teardown),
         cmocka_unit_test_setup_teardown(test_rollback_at_destination, setup_local, teardown),

@@ -19,6 +19,7 @@
 #include "fy_cleanup.h"
 #include "fy_httpc.h"
 #include "fy_httpd.h"
+#include "fy_metrics.h"
 #include "fy_util.h"
 
 #define MIG "7a1b2c3d-1111-4222-8333-444444444444"
@@ -128,6 +129,12 @@ static void test_push_arrives_verified(void **state)
     assert_int_equal(compute_sha256_file(disk, got, &err), FY_E_OK);
     assert_string_equal(got, want);
     assert_int_equal(count_uploads(f), 0);
+    /* The receiver timed its one sync. */
+    size_t len = 0;
+    _cleanup_free_ char *text = fy_metrics_render(&len);
+    const char *count = strstr(text, "ferry_disk_transfer_sync_seconds_count ");
+    assert_non_null(count);
+    assert_true(atof(count + strlen("ferry_disk_transfer_sync_seconds_count ")) >= 1);
 }
 
 static void test_corrupt_transfer_is_refused(void **state)
@@ -364,6 +371,32 @@ static void test_extents_parse(void **state)
     }
 }
 
+/* The staging file is written sparse where the body arrives; instances on
+ * another file system get a copy of its extents, still sparse. */
+static void test_instances_on_other_fs(void **state)
+{
+    fixture *f = *state;
+    char other[] = "/dev/shm/ferry-xfer-XXXXXX";
+    assert_non_null(mkdtemp(other));
+    f->cfg.instances_path = other;
+    const long long size = 64LL << 20;
+    const long long offs[] = {4096, 9LL << 20, size - 8192};
+    write_sparse(f->src, size, offs, ELEMENTSOF(offs), 8192);
+    compute_xfer x = xfer_for(f, INST, NULL);
+    fy_err err = {0};
+    assert_int_equal(compute_transfer_push(&x, NULL, &err), FY_E_OK);
+    _cleanup_free_ char *disk = fy_strdup_printf("%s/%s/disk", other, INST);
+    assert_same_file(f->src, disk);
+    struct stat st;
+    assert_int_equal(stat(disk, &st), 0);
+    assert_int_equal(st.st_size, size);
+    assert_true((long long)st.st_blocks * 512 <= 1LL << 20);
+    _cleanup_free_ char *part = fy_strdup_printf("%s.part", disk);
+    assert_int_equal(access(part, F_OK), -1);
+    assert_int_equal(count_uploads(f), 0);
+    nftw(other, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 /* A body that does not match its map is refused; nothing lands. */
 static void test_bad_map_refused(void **state)
 {
@@ -371,8 +404,11 @@ static void test_bad_map_refused(void **state)
     _cleanup_free_ char *url = fy_strdup_printf("%s/internal/v1/transfer/%s/disk", f->url, MIG);
     static const char *const cases[][2] = {
         {"100", "0:10,50:10"},      /* 20 bytes of map, 16 of body */
+        {"100", "0:8,50:4"},        /* 12 bytes of map, 16 of body */
         {"10", "0:16"},             /* past the size */
         {"x", "0:16"},
+        {"", "0:16"},               /* a map needs the size */
+        {"100", "0:16,"},
     };
     for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
         _cleanup_free_ char *cmd = fy_strdup_printf(
@@ -406,6 +442,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_all_hole_disk, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dense_disk_takes_fast_path, setup, teardown),
         cmocka_unit_test_setup_teardown(test_many_extents, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_instances_on_other_fs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_map_refused, setup, teardown),
         cmocka_unit_test(test_extents_scan_and_bound),
         cmocka_unit_test(test_extents_bound),

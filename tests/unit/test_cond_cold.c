@@ -14,6 +14,7 @@
 #include "fy_cleanup.h"
 #include "fy_db.h"
 #include "fy_migration.h"
+#include "fy_util.h"
 
 static const char *db_url;
 
@@ -22,6 +23,55 @@ static const char *db_url;
 #define MIG2 "33333333-3333-4333-8333-333333333333"
 
 /* ---- pure decisions ---- */
+
+/* A database restart or a peer away a moment is retried with a growing pause,
+ * for a bounded time; anything else (or a timeout) is not. */
+static void test_retry_transient(void **state)
+{
+    (void)state;
+    cond_run run = {0};
+    fy_err e = {0};
+    cond_cold_retry r = {0};
+    fy_fail(&e, FY_E_MIGRATION_PRECHECK, "refused");
+    assert_false(cond_cold_retry_again(&run, &r, &e, "test"));
+    assert_int_equal(r.since_ms, 0);
+    fy_fail(&e, FY_E_TIMEOUT, "took too long");
+    assert_false(cond_cold_retry_again(&run, &r, &e, "test"));
+    fy_fail(&e, FY_E_CONFLICT, "taken");
+    assert_false(cond_cold_retry_again(&run, &r, &e, "test"));
+
+    static const fy_code transient[] = {FY_E_UNAVAILABLE, FY_E_DB, FY_E_DB_RETRY,
+                                        FY_E_UPSTREAM};
+    for (size_t i = 0; i < sizeof(transient) / sizeof(transient[0]); i++) {
+        cond_cold_retry t = {.since_ms = fy_now_ms(), .pause_ms = 1};
+        fy_fail(&e, transient[i], "away");
+        assert_true(cond_cold_retry_again(&run, &t, &e, "test"));
+        assert_int_equal(t.pause_ms, 2);
+        assert_true(cond_cold_retry_again(&run, &t, &e, "test"));
+        assert_int_equal(t.pause_ms, 4);
+    }
+    /* The first failure starts the clock and the first pause (250 ms). */
+    fy_fail(&e, FY_E_UNAVAILABLE, "away");
+    uint64_t t0 = fy_now_ms();
+    assert_true(cond_cold_retry_again(&run, &r, &e, "test"));
+    assert_true(fy_now_ms() - t0 >= 240);
+    assert_int_equal(r.pause_ms, 500);
+    /* Spent: COND_COLD_TRANSIENT_MS after the first failure it gives up. */
+    cond_cold_retry spent = {.since_ms = fy_now_ms() - COND_COLD_TRANSIENT_MS - 1,
+                             .pause_ms = 1};
+    assert_false(cond_cold_retry_again(&run, &spent, &e, "test"));
+    assert_false(run.release);
+    /* COND_COLD_RETRYING repeats the call until it succeeds. */
+    int calls = 0;
+    fy_code rc = COND_COLD_RETRYING(&run, "test", &e,
+                                    ++calls < 3 ? fy_fail(&e, FY_E_DB, "down") : FY_E_OK);
+    assert_int_equal(rc, FY_E_OK);
+    assert_int_equal(calls, 3);
+    calls = 0;
+    rc = COND_COLD_RETRYING(&run, "test", &e, (++calls, fy_fail(&e, FY_E_BAD_REQUEST, "no")));
+    assert_int_equal(rc, FY_E_BAD_REQUEST);
+    assert_int_equal(calls, 1);
+}
 
 static void test_was_running(void **state)
 {
@@ -320,6 +370,7 @@ int main(void)
     db_url = getenv("FERRY_TEST_DB_URL");
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_was_running),
+        cmocka_unit_test(test_retry_transient),
         cmocka_unit_test(test_ignore_hosts),
         cmocka_unit_test(test_take_alternate),
         cmocka_unit_test(test_rank_and_transitions),

@@ -754,6 +754,39 @@ static void test_bad_bind(void **state)
     fy_httpd_stop(NULL);
 }
 
+/* With reuse_port, two servers share one port and both answer; one without it
+ * cannot join them. */
+static void test_reuse_port(void **state)
+{
+    (void)state;
+    fy_err err = { 0 };
+    fy_httpd *a = NULL, *b = NULL, *c = NULL;
+    fy_httpd_conf conf = { .bind_addr = "127.0.0.1", .reuse_port = true, .threads = 1,
+                           .max_body = 1024, .routes = routes, .nroutes = ELEMENTSOF(routes),
+                           .service_secret = SECRET };
+    assert_int_equal(fy_httpd_start(&conf, &a, &err), FY_E_OK);
+    conf.port = fy_httpd_port(a);
+    assert_int_equal(fy_httpd_start(&conf, &b, &err), FY_E_OK);
+    assert_int_equal(fy_httpd_port(b), conf.port);
+    conf.reuse_port = false;
+    assert_int_equal(fy_httpd_start(&conf, &c, &err), FY_E_IO);
+    assert_null(c);
+    /* Either may take a connection; with a closes, b serves them all. */
+    fy_httpd_stop(a);
+    char url[64];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/echo", conf.port);
+    for (int i = 0; i < 4; i++) {
+        fy_http_result r = { 0 };
+        fy_httpc_opts o = { .timeout_ms = 5000 };
+        json_t *body = json_pack("{s:i}", "n", i);
+        assert_int_equal(fy_httpc_call("POST", url, body, &o, &r, &err), FY_E_OK);
+        assert_int_equal(r.status, 200);
+        json_decref(body);
+        fy_http_result_clear(&r);
+    }
+    fy_httpd_stop(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -775,6 +808,7 @@ int main(void)
         cmocka_unit_test(test_concurrent_keepalive),
         cmocka_unit_test(test_finished_hook),
         cmocka_unit_test(test_bad_bind),
+        cmocka_unit_test(test_reuse_port),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
