@@ -1080,6 +1080,7 @@ out:
     j->final = end;
     j->done = true;
     pthread_mutex_unlock(&j->lock);
+    compute_live_job_kick();
     return NULL;
 }
 
@@ -1135,6 +1136,7 @@ static void *adopted_main(void *arg)
     j->final = end;
     j->done = true;
     pthread_mutex_unlock(&j->lock);
+    compute_live_job_kick();
     return NULL;
 }
 

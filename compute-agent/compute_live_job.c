@@ -92,7 +92,19 @@ static lm_job *find_locked(const char *migration)
     return NULL;
 }
 
-/* Sleeps up to ms unless a request for this job arrives. */
+/* Bumped (under jobs_lock) when a driver's migration ended: the monitors look
+ * at once instead of at their next poll. */
+static unsigned long ended_gen;
+
+void compute_live_job_kick(void)
+{
+    pthread_mutex_lock(&jobs_lock);
+    ended_gen++;
+    pthread_cond_broadcast(&jobs_cond);
+    pthread_mutex_unlock(&jobs_lock);
+}
+
+/* Sleeps up to ms unless a request for this job arrives or a migration ends. */
 static void wait_poll(lm_job *j, long ms)
 {
     struct timespec ts;
@@ -104,7 +116,8 @@ static void wait_poll(lm_job *j, long ms)
         ts.tv_nsec -= 1000000000L;
     }
     pthread_mutex_lock(&jobs_lock);
-    while (!j->abort_req && !j->force_req) {
+    unsigned long gen = ended_gen;
+    while (!j->abort_req && !j->force_req && gen == ended_gen) {
         if (pthread_cond_timedwait(&jobs_cond, &jobs_lock, &ts) == ETIMEDOUT)
             break;
     }

@@ -73,6 +73,9 @@ fy_code compute_live_job_force_complete(const char *migration_uuid, const char *
 fy_code compute_live_job_adopt(compute_driver *drv, const char *host, const char *migration_uuid,
                                const char *instance_uuid, compute_lm_job *handle, bool abort_it,
                                bool force_it, fy_err *err);
+/* A driver's migration ended (its own thread saw it): the job monitors look
+ * now rather than at their next poll. */
+void compute_live_job_kick(void);
 /* Marks the jobs this host left running (before a restart) failed. */
 fy_code compute_live_job_recover(const char *host, fy_err *err);
 /* Aborts and waits for every job (at shutdown). */
