@@ -52,6 +52,8 @@ typedef struct lv_priv {
     pthread_mutex_t conn_lock;
     virConnectPtr conn;
     int lifecycle_cb;
+    virConnectPtr peer;  /* the last destination asked for statistics, kept open */
+    char *peer_uri;
     pthread_mutex_t locks[LV_LOCK_STRIPES];
 } lv_priv;
 
@@ -238,6 +240,32 @@ static fy_code get_conn(lv_priv *p, virConnectPtr *ret, fy_err *err)
     if (rc == FY_E_OK) {
         virConnectRef(p->conn);
         *ret = p->conn;
+    }
+    pthread_mutex_unlock(&p->conn_lock);
+    return rc;
+}
+
+/* A connection to another host's daemon (a new reference): the last one is
+ * kept, as opening one costs tens of milliseconds after every migration. */
+static fy_code get_peer_conn(lv_priv *p, const char *uri, virConnectPtr *ret, fy_err *err)
+{
+    pthread_mutex_lock(&p->conn_lock);
+    if (p->peer && (!fy_streq(p->peer_uri, uri) || virConnectIsAlive(p->peer) != 1)) {
+        virConnectClose(p->peer);
+        p->peer = NULL;
+        free(p->peer_uri);
+        p->peer_uri = NULL;
+    }
+    fy_code rc = FY_E_OK;
+    if (!p->peer && (rc = open_conn(uri, &p->peer, err)) == FY_E_OK &&
+        !(p->peer_uri = strdup(uri))) {
+        virConnectClose(p->peer);
+        p->peer = NULL;
+        rc = fy_fail(err, FY_E_NOMEM, NULL);
+    }
+    if (rc == FY_E_OK) {
+        virConnectRef(p->peer);
+        *ret = p->peer;
     }
     pthread_mutex_unlock(&p->conn_lock);
     return rc;
@@ -967,12 +995,13 @@ static void fill_progress(compute_lm_stats *s, virTypedParameterPtr par, int n)
 
 /* The destination keeps the statistics of the incoming migration that just
  * completed; they hold the real downtime. */
-static void completed_stats(const char *dest_uri, const char *uuid, compute_lm_stats *s)
+static void completed_stats(lv_priv *p, const char *dest_uri, const char *uuid,
+                            compute_lm_stats *s)
 {
     _cleanup_conn_ virConnectPtr c = NULL;
     _cleanup_domain_ virDomainPtr d = NULL;
     fy_err err = {0};
-    if (open_conn(dest_uri, &c, &err) || lookup_on(c, uuid, &d, &err))
+    if (get_peer_conn(p, dest_uri, &c, &err) || lookup_on(c, uuid, &d, &err))
         return;
     int type = 0, n = 0;
     virTypedParameterPtr par = NULL;
@@ -1024,7 +1053,7 @@ static void ended_where(compute_lm_job *j, compute_lm_stats *end)
                 lookup_on(c, j->uuid, &d, &e) == FY_E_OK && virDomainIsActive(d) == 1;
     if (!here && runs_at(j->dest_uri, j->uuid)) {
         end->state = COMPUTE_LM_COMPLETED;
-        completed_stats(j->dest_uri, j->uuid, end);
+        completed_stats(j->p, j->dest_uri, j->uuid, end);
         end->memory_remaining = end->disk_remaining = 0;
         return;
     }
@@ -1054,7 +1083,7 @@ static void *migrate_main(void *arg)
     fy_debug("migrating %s to %s (flags 0x%lx)", j->uuid, j->dest_uri, j->flags);
     if (virDomainMigrateToURI3(d, j->dest_uri, par, (unsigned)npar, (unsigned)j->flags) == 0) {
         end.state = COMPUTE_LM_COMPLETED;
-        completed_stats(j->dest_uri, j->uuid, &end);
+        completed_stats(j->p, j->dest_uri, j->uuid, &end);
         end.memory_remaining = end.disk_remaining = 0;
     } else {
         bool aborted = lv_last_code() == VIR_ERR_OPERATION_ABORTED;
@@ -1644,6 +1673,9 @@ static void lv_cleanup(compute_driver *drv)
             virConnectDomainEventDeregisterAny(p->conn, p->lifecycle_cb);
         virConnectClose(p->conn);
     }
+    if (p->peer)
+        virConnectClose(p->peer);
+    free(p->peer_uri);
     for (int i = 0; i < LV_LOCK_STRIPES; i++)
         pthread_mutex_destroy(&p->locks[i]);
     pthread_mutex_destroy(&p->conn_lock);
